@@ -1,0 +1,3 @@
+export * from './lib/ws-error';
+export * from './lib/config-validation';
+export * from './lib/logger';

@@ -1,0 +1,20 @@
+// The N-API module of native-ns: marshalling only. Kernel work lives in src/core (C);
+// policy and types live in src/lib (TS).
+#include <napi.h>
+
+#include "channel.h"
+#include "errors.h"
+#include "ops.h"
+#include "process_manager.h"
+#include "seccomp_listener.h"
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("setErrorClass", Napi::Function::New(env, nsb::SetErrorClass));
+  nsb::InitOps(env, exports);
+  nsb::InitProcessManager(env, exports);
+  nsb::InitChannel(env, exports);
+  nsb::InitSeccomp(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(native_ns, Init)

@@ -1,0 +1,7 @@
+#pragma once
+
+#include <napi.h>
+
+namespace nsb {
+void InitChannel(Napi::Env env, Napi::Object exports);
+}

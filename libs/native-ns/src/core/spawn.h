@@ -1,0 +1,33 @@
+/* spawn: creating a stage process. The creating thread clone3()s the child straight into its new
+ * namespaces; the child only places two fds, sets its parent-death signal, optionally waits for
+ * MSG_RELEASE (so that its id maps are written before it execs and keeps its capabilities), and
+ * execs the stage helper. Everything else happens in the helper, which is single-threaded.
+ * Between clone and exec the child makes raw syscalls only (it is a copy of a multi-threaded
+ * process: no malloc, no locks). */
+#ifndef NS_SPAWN_H
+#define NS_SPAWN_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ns_error.h"
+
+/* Fixed fd numbers in a freshly exec'd stage helper. Twin: wire-constants.ts. */
+#define NS_STAGE_CHANNEL_FD 3
+#define NS_STAGE_EXE_FD 4
+
+struct ns_spawn_request {
+  uint64_t clone_flags; /* CLONE_NEW* flags */
+  int channel_fd;       /* the child's end of the control channel: fd 3 in the helper */
+  int exe_fd;           /* O_PATH fd of the helper binary: fd 4 in the helper, exec'd */
+  const char *name;     /* argv[0] of the helper (what `ps` shows) */
+  int pdeathsig;        /* 0 = none */
+  int hold;             /* wait for MSG_RELEASE on the channel before exec */
+  int cgroup_fd;        /* CLONE_INTO_CGROUP target, or -1 */
+};
+
+/* Creates the stage. Returns its pid (and a pidfd in *pidfd_out) or -1 with err. The pdeath
+ * signal fires when the CALLING THREAD exits: call this from a thread that outlives the stage. */
+pid_t ns_spawn_stage(const struct ns_spawn_request *req, int *pidfd_out, struct ns_error *err);
+
+#endif

@@ -1,0 +1,75 @@
+import { native } from './loader';
+import type { NativeChannel } from './native';
+
+/**
+ * File descriptors over unix sockets (SCM_RIGHTS), which Node's `net` cannot do, and the peer's
+ * credentials of a connected unix socket (SO_PEERCRED).
+ */
+
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** SO_PEERCRED of a connected unix socket fd: who is on the other end, as the kernel saw it at connect. */
+export function peerCredentials(fd: number): PeerCredentials {
+  return native().peerCred(fd);
+}
+
+/** A connected pair of SOCK_SEQPACKET (message) or SOCK_STREAM unix sockets, close-on-exec. */
+export function socketPair(type: 'seqpacket' | 'stream' = 'seqpacket'): [number, number] {
+  return native().socketpair(type);
+}
+
+/** Sends one message with fds (blocking). The fds stay open here; the receiver gets duplicates. */
+export function sendFds(sock: number, data: Buffer, fds: number[]): void {
+  native().sendFds(sock, data, fds);
+}
+
+/** Receives one message with its fds (close-on-exec), blocking unless the socket is non-blocking. */
+export function recvFds(sock: number, maxBytes = 65536): { data: Buffer; fds: number[] } {
+  return native().recvFds(sock, maxBytes);
+}
+
+export function closeFd(fd: number): void {
+  native().close(fd);
+}
+
+export function dupFd(fd: number): number {
+  return native().dup(fd);
+}
+
+/** Opens a path with open(2) flags (O_CLOEXEC added), e.g. /proc/<pid>/ns/pid with O_RDONLY. */
+export function openPath(path: string, flags: number): number {
+  return native().openPath(path, flags);
+}
+
+export interface FdMessage {
+  data: Buffer;
+  fds: number[];
+}
+
+/**
+ * A message socket watched by the event loop: every message (with its fds) goes to onMessage;
+ * `null` means the peer closed. Takes ownership of the fd.
+ */
+export class FdChannel {
+  private readonly channel: NativeChannel;
+
+  constructor(fd: number, onMessage: (message: FdMessage | null, error?: Error) => void) {
+    this.channel = new (native().Channel)(fd, (data, fds, error) => onMessage(data === null ? null : { data, fds }, error));
+  }
+
+  send(data: Buffer, fds: number[] = []): void {
+    this.channel.send(data, fds);
+  }
+
+  close(): void {
+    this.channel.close();
+  }
+
+  unref(): void {
+    this.channel.unref();
+  }
+}

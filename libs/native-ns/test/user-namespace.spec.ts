@@ -1,0 +1,65 @@
+import { writeIdMap, idMapProblem, NativeNsError, spawnStage } from '../src';
+import { WORKSPACE_MAP } from './helpers';
+import { removeFixtureBundles, StageHost } from './stage-host';
+
+const SHELL_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+
+afterAll(removeFixtureBundles);
+
+describe('a stage in a new user namespace', () => {
+  it('is held until its two-range map is written, then sees uid 0 and exactly that map', async () => {
+    // created by an unprivileged process (uid 33333), mapped by root: the production topology
+    const host = new StageHost(33333, 33333);
+    try {
+      const pid = await host.spawn({
+        name: 'test:userns',
+        namespaces: ['user'],
+        hold: true,
+        end: { exec: { argv: ['sh', '-c', 'id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map'], env: SHELL_ENV } },
+      });
+      // held: nothing ran yet, the map is still empty
+      expect(host.output).toBe('');
+      writeIdMap(pid, 'uid', WORKSPACE_MAP);
+      writeIdMap(pid, 'gid', WORKSPACE_MAP);
+      host.release();
+      expect(await host.exited()).toEqual({ code: 0, signal: null });
+      const lines = host.output.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+      expect(lines).toEqual(['0', '0', '0 33333 1', '1 100000 65534', '0 33333 1', '1 100000 65534']);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('refuses a second write of the same map with EPERM and leaves the first one', async () => {
+    const stage = spawnStage({ namespaces: ['user'], hold: true, end: { exit: 0 } });
+    writeIdMap(stage.pid, 'uid', WORKSPACE_MAP);
+    let error: unknown;
+    try {
+      writeIdMap(stage.pid, 'uid', [{ containerId: 0, hostId: 0, size: 1 }]);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(NativeNsError);
+    expect(error).toMatchObject({ code: 'EPERM', syscall: 'write', pid: stage.pid });
+    stage.abort();
+    expect((await stage.exited).code).toBe(127);
+  });
+
+  it('validates maps before writing: empty, empty range, overlap, bounds', () => {
+    expect(idMapProblem([])).toBe('the map is empty');
+    expect(idMapProblem([{ containerId: 0, hostId: 1, size: 0 }])).toMatch(/empty \(size 0\)/);
+    expect(idMapProblem([{ containerId: 0, hostId: 100, size: 10 }, { containerId: 5, hostId: 200, size: 1 }])).toMatch(/overlap in container ids/);
+    expect(idMapProblem([{ containerId: 0, hostId: 100, size: 10 }, { containerId: 20, hostId: 105, size: 1 }])).toMatch(/overlap in host ids/);
+    expect(idMapProblem([{ containerId: 0, hostId: 0xfffffff0, size: 0x10 }])).toMatch(/upper bound/);
+    expect(idMapProblem(WORKSPACE_MAP)).toBeNull();
+  });
+
+  it('rejects an invalid map with EINVAL without writing anything', async () => {
+    const stage = spawnStage({ namespaces: ['user'], hold: true, end: { exit: 0 } });
+    expect(() => writeIdMap(stage.pid, 'uid', [])).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'write' }));
+    // nothing was written: a valid map still goes in
+    writeIdMap(stage.pid, 'uid', WORKSPACE_MAP);
+    stage.abort();
+    await stage.exited;
+  });
+});
