@@ -11,7 +11,8 @@
       "src/core/seccomp.c",
       "src/core/caps.c",
       "src/core/wire.c",
-      "src/core/spawn.c"
+      "src/core/spawn.c",
+      "src/core/fsat.c"
     ],
     "hardening_cflags": [
       "-Wall", "-Wextra", "-Werror", "-Wformat=2", "-Wshadow", "-Wno-unused-parameter",
@@ -28,7 +29,8 @@
         "src/binding/ops.cc",
         "src/binding/process_manager.cc",
         "src/binding/channel.cc",
-        "src/binding/seccomp_listener.cc"
+        "src/binding/seccomp_listener.cc",
+        "src/binding/fs_at.cc"
       ],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags": ["<@(hardening_cflags)", "-O2"],

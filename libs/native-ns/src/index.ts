@@ -10,6 +10,7 @@ export * from './lib/fd-passing';
 export * from './lib/processes';
 export * from './lib/seccomp';
 export * from './lib/ns-ops';
+export * from './lib/fs-at';
 export {
   type Namespace,
   type MountAttr,

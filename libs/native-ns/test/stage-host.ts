@@ -36,6 +36,8 @@ interface HostEvent {
   status?: ExitStatus;
   error?: { message: string; code?: string; syscall?: string; step?: string };
   message?: string;
+  syscall?: string;
+  strings?: string[];
 }
 
 export class StageHost {

@@ -4,6 +4,7 @@
 
 #include "channel.h"
 #include "errors.h"
+#include "fs_at.h"
 #include "ops.h"
 #include "process_manager.h"
 #include "seccomp_listener.h"
@@ -11,6 +12,7 @@
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClass", Napi::Function::New(env, nsb::SetErrorClass));
   nsb::InitOps(env, exports);
+  nsb::InitFsAt(env, exports);
   nsb::InitProcessManager(env, exports);
   nsb::InitChannel(env, exports);
   nsb::InitSeccomp(env, exports);

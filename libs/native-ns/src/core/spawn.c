@@ -19,6 +19,8 @@
 static void __attribute__((noreturn)) child_exec(const struct ns_spawn_request *req, char *const argv[]) {
   static char *const empty_env[] = {NULL};
   if (req->pdeathsig > 0) syscall(SYS_prctl, PR_SET_PDEATHSIG, req->pdeathsig, 0, 0, 0);
+  /* while held, the child is still a copy of its parent: name it so `ps` tells them apart */
+  syscall(SYS_prctl, PR_SET_NAME, argv[0], 0, 0, 0);
   /* park both fds above the fixed numbers first, so neither clobbers the other */
   int channel = (int)syscall(SYS_fcntl, req->channel_fd, F_DUPFD_CLOEXEC, 10);
   int exe = (int)syscall(SYS_fcntl, req->exe_fd, F_DUPFD_CLOEXEC, 10);

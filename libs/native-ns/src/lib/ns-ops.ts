@@ -78,10 +78,15 @@ export async function runInNamespaces(target: NsTarget, operations: NsOperation[
     }
     const stage = spawnStage({ name: 'wsrun:ns-ops', steps, end: { exit: 0 } });
     const trees = treeTags.map((tag) => stage.receiveFd(tag));
+    for (const t of trees) t.catch(() => undefined); // settled below; never an unhandled rejection
     try {
       await withTimeout(stage.ready, opts.timeoutMs ?? 10_000, `operations in the namespaces of pid ${target.pid}`);
     } catch (err) {
-      stage.kill('SIGKILL');
+      try {
+        stage.kill('SIGKILL');
+      } catch {
+        // it already exited after reporting its error
+      }
       await stage.exited;
       for (const t of trees) t.then(closeFd, () => undefined);
       throw err;

@@ -1,0 +1,186 @@
+import { WsError, WsErrorCode } from '@wsrun/common';
+import { decodeUtf8, malformed } from './tar-header';
+
+/**
+ * pax extended header records (POSIX.1-2001 pax "x"/"g" headers): "<len> <key>=<value>\n" where
+ * <len> counts the whole record in bytes, its own digits included. Values stay bytes because
+ * SCHILY.xattr.* values are binary; the keys wsrun reads are interpreted by paxAttributes.
+ */
+
+/** Keys are text, values raw bytes; an empty value deletes the key (see PaxState). */
+export type PaxRecords = Map<string, Buffer>;
+
+/** Default limit for one pax header or GNU long name/link: larger ones refuse the archive. */
+export const DEFAULT_MAX_META_SIZE = 1024 * 1024;
+
+export const XATTR_PREFIX = 'SCHILY.xattr.';
+
+/** Parses the body of a pax header. Any syntax error refuses the archive (throws, offset for messages). */
+export function parsePaxRecords(data: Buffer, offset: number): PaxRecords {
+  const records: PaxRecords = new Map();
+  let at = 0;
+  while (at < data.length) {
+    const space = data.indexOf(0x20, at);
+    if (space === -1 || space === at || space - at > 20) throw malformed(`pax record at byte ${at} has no length`, offset);
+    const lenText = data.toString('latin1', at, space);
+    if (!/^[0-9]+$/.test(lenText)) throw malformed(`pax record length ${JSON.stringify(lenText)} is not a decimal number`, offset);
+    const len = Number(lenText);
+    const end = at + len;
+    // the shortest record is "<len> k=\n"
+    if (len < space - at + 4 || end > data.length) throw malformed(`pax record length ${len} does not fit the header (${data.length - at} bytes left)`, offset);
+    if (data[end - 1] !== 0x0a) throw malformed(`pax record length ${len} does not end at a newline`, offset);
+    const eq = data.indexOf(0x3d, space + 1);
+    if (eq === -1 || eq >= end - 1) throw malformed('pax record without "="', offset);
+    if (eq === space + 1) throw malformed('pax record with an empty key', offset);
+    const key = decodeUtf8(data.subarray(space + 1, eq));
+    if (!key.valid || key.text.includes('\0')) throw malformed('pax record key is not valid text', offset);
+    records.set(key.text, data.subarray(eq + 1, end - 1));
+    at = end;
+  }
+  return records;
+}
+
+/** Encodes records; the length prefix is found by iterating until it is stable (it counts itself). */
+export function encodePaxRecords(records: Iterable<[string, Buffer | string]>): Buffer {
+  const parts: Buffer[] = [];
+  for (const [key, value] of records) {
+    const body = Buffer.concat([Buffer.from(` ${key}=`, 'utf8'), typeof value === 'string' ? Buffer.from(value, 'utf8') : value, Buffer.from('\n')]);
+    let len = body.length + 1;
+    while (String(len).length + body.length !== len) len = String(len).length + body.length;
+    parts.push(Buffer.from(String(len), 'latin1'), body);
+  }
+  return Buffer.concat(parts);
+}
+
+/** The pax state of one entry: the archive's global ("g") records overlaid by its own ("x"). */
+export class PaxState {
+  private readonly global: PaxRecords = new Map();
+  private local: PaxRecords = new Map();
+
+  /** "g" records persist for the rest of the archive; an empty value deletes the key. */
+  addGlobal(records: PaxRecords): void {
+    for (const [k, v] of records) {
+      if (v.length === 0) this.global.delete(k);
+      else this.global.set(k, v);
+    }
+  }
+
+  /** "x" records apply to the next entry only; an empty value hides a global one. */
+  addLocal(records: PaxRecords): void {
+    for (const [k, v] of records) this.local.set(k, v);
+  }
+
+  hasLocal(): boolean {
+    return this.local.size > 0;
+  }
+
+  /** The attributes for the entry being read now; clears the per-entry records. */
+  takeAttributes(offset: number): PaxAttributes {
+    const merged: PaxRecords = new Map();
+    for (const [k, v] of this.global) {
+      // a global path/linkpath/size would give every entry the same name or size: ignored
+      if (k === 'path' || k === 'linkpath' || k === 'size') continue;
+      merged.set(k, v);
+    }
+    for (const [k, v] of this.local) {
+      if (v.length === 0) merged.delete(k);
+      else merged.set(k, v);
+    }
+    this.local = new Map();
+    return paxAttributes(merged, offset);
+  }
+}
+
+/** The pax keys wsrun interprets; everything else is ignored as POSIX asks (except sparse files). */
+export interface PaxAttributes {
+  path?: string;
+  linkpath?: string;
+  size?: number;
+  uid?: number;
+  gid?: number;
+  uname?: string;
+  gname?: string;
+  mtimeNs?: bigint;
+  atimeNs?: bigint;
+  xattrs: Map<string, Buffer>;
+  invalidUtf8: boolean;
+}
+
+const ID_MAX = 0xfffffffe;
+
+function paxAttributes(records: PaxRecords, offset: number): PaxAttributes {
+  const out: PaxAttributes = { xattrs: new Map(), invalidUtf8: false };
+  const text = (value: Buffer): string => {
+    const { text: t, valid } = decodeUtf8(value);
+    if (!valid) out.invalidUtf8 = true;
+    return t;
+  };
+  const integer = (key: string, value: Buffer, max: number): number => {
+    const t = value.toString('latin1');
+    if (!/^[0-9]{1,16}$/.test(t) || Number(t) > max) throw malformed(`pax ${key} ${JSON.stringify(t)} is not a valid number`, offset);
+    return Number(t);
+  };
+  for (const [key, value] of records) {
+    if (key.startsWith('GNU.sparse.')) throw unsupported('GNU sparse file (pax GNU.sparse.*)', offset);
+    if (key.startsWith(XATTR_PREFIX)) {
+      const name = key.slice(XATTR_PREFIX.length);
+      if (name.length === 0) throw malformed('pax xattr record without a name', offset);
+      out.xattrs.set(name, Buffer.from(value));
+      continue;
+    }
+    switch (key) {
+      case 'path':
+        out.path = text(value);
+        break;
+      case 'linkpath':
+        out.linkpath = text(value);
+        break;
+      case 'size':
+        out.size = integer(key, value, Number.MAX_SAFE_INTEGER);
+        break;
+      case 'uid':
+        out.uid = integer(key, value, ID_MAX);
+        break;
+      case 'gid':
+        out.gid = integer(key, value, ID_MAX);
+        break;
+      case 'uname':
+        out.uname = text(value);
+        break;
+      case 'gname':
+        out.gname = text(value);
+        break;
+      case 'mtime':
+        out.mtimeNs = parsePaxTime(value.toString('latin1'), offset);
+        break;
+      case 'atime':
+        out.atimeNs = parsePaxTime(value.toString('latin1'), offset);
+        break;
+      default:
+        // ctime, comment, charset, hdrcharset, SCHILY.dev/ino/nlink, LIBARCHIVE.* ...: not needed
+        break;
+    }
+  }
+  return out;
+}
+
+export function unsupported(what: string, offset: number): WsError {
+  return new WsError(WsErrorCode.InvalidArgument, `unsupported tar archive: ${what} at offset ${offset}`);
+}
+
+/** "<seconds>[.<fraction>]", optionally negative, to nanoseconds; digits beyond ns are dropped. */
+export function parsePaxTime(value: string, offset: number): bigint {
+  const m = /^(-?)([0-9]{1,19})(?:\.([0-9]+))?$/.exec(value);
+  if (!m) throw malformed(`pax time ${JSON.stringify(value)} is not a decimal number`, offset);
+  const ns = BigInt(m[2]) * 1_000_000_000n + BigInt((m[3] ?? '').slice(0, 9).padEnd(9, '0'));
+  return m[1] ? -ns : ns;
+}
+
+/** Nanoseconds to "<seconds>.<fraction>" without trailing zeros (the inverse of parsePaxTime). */
+export function formatPaxTime(ns: bigint): string {
+  const negative = ns < 0n;
+  const abs = negative ? -ns : ns;
+  const sec = abs / 1_000_000_000n;
+  const frac = (abs % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '');
+  return `${negative ? '-' : ''}${sec}${frac ? `.${frac}` : ''}`;
+}

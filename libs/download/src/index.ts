@@ -1,0 +1,3 @@
+export { download } from './lib/download';
+export { DownloadStream } from './lib/download-stream';
+export type { DownloadOptions, DownloadProgress, DownloadResult } from './lib/download-options';

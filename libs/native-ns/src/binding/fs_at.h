@@ -1,0 +1,7 @@
+#pragma once
+
+#include <napi.h>
+
+namespace nsb {
+void InitFsAt(Napi::Env env, Napi::Object exports);
+}
