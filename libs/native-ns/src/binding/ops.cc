@@ -99,10 +99,24 @@ Napi::Value CloneTree(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
+// newFs(fstype, options, fdParams: {key: fd}, attr) -> tree fd
 Napi::Value NewFs(const Napi::CallbackInfo &info) {
   Err err;
-  int fd = ns_new_fs(ArgString(info, 0, "fstype").c_str(), ArgString(info, 1, "options").c_str(), ArgInt(info, 2, "pidnsFd"),
-                     static_cast<uint64_t>(ArgInt64(info, 3, "attr")), &err.e);
+  std::vector<std::string> keys;
+  std::vector<int> fds;
+  if (info[2].IsObject()) {
+    Napi::Object o = info[2].As<Napi::Object>();
+    Napi::Array names = o.GetPropertyNames();
+    for (uint32_t i = 0; i < names.Length(); i++) {
+      std::string key = names.Get(i).As<Napi::String>().Utf8Value();
+      keys.push_back(key);
+      fds.push_back(o.Get(key).As<Napi::Number>().Int32Value());
+    }
+  }
+  std::vector<const char *> key_ptrs;
+  for (auto &k : keys) key_ptrs.push_back(k.c_str());
+  int fd = ns_new_fs(ArgString(info, 0, "fstype").c_str(), ArgString(info, 1, "options").c_str(), key_ptrs.data(), fds.data(),
+                     static_cast<int>(fds.size()), static_cast<uint64_t>(ArgInt64(info, 3, "attr")), &err.e);
   if (fd < 0) throw MakeError(info.Env(), err.e);
   return Napi::Number::New(info.Env(), fd);
 }

@@ -67,16 +67,19 @@ static int apply_fs_options(int fs, const char *fstype, const char *options, str
   return 0;
 }
 
-int ns_new_fs(const char *fstype, const char *options, int pidns_fd, uint64_t attr, struct ns_error *err) {
+int ns_new_fs(const char *fstype, const char *options, const char *const *fd_keys, const int *fds, int nfds, uint64_t attr,
+              struct ns_error *err) {
   int fs = sys_fsopen(fstype, NS_FSOPEN_CLOEXEC);
   if (fs < 0) return ns_fail(err, errno, "fsopen", fstype);
   int tree = -1;
-  if (apply_fs_options(fs, fstype, options, err) < 0) goto out;
-  if (pidns_fd >= 0 && sys_fsconfig(fs, NS_FSCONFIG_SET_FD, "pidns", NULL, pidns_fd) < 0) {
-    ns_fail(err, errno, "fsconfig", fstype);
-    ns_context(err, "option pidns");
-    goto out;
+  for (int i = 0; i < nfds; i++) {
+    if (sys_fsconfig(fs, NS_FSCONFIG_SET_FD, fd_keys[i], NULL, fds[i]) < 0) {
+      ns_fail(err, errno, "fsconfig", fstype);
+      ns_context(err, "option %s", fd_keys[i]);
+      goto out;
+    }
   }
+  if (apply_fs_options(fs, fstype, options, err) < 0) goto out;
   if (sys_fsconfig(fs, NS_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
     ns_fail(err, errno, "fsconfig", fstype);
     ns_context(err, "creating the superblock");
@@ -155,7 +158,10 @@ int ns_mount(const struct ns_mount_spec *spec, struct ns_error *err) {
       if (tree >= 0 && ns_setattr_fd(tree, spec->attr, 0, NS_PROP_NONE, -1, recursive, err) < 0) goto fail;
       break;
     case NS_MOUNT_FS:
-      tree = ns_new_fs(spec->source, spec->options, spec->pidns_fd, spec->attr, err);
+    {
+      const char *keys[1] = {"pidns"};
+      tree = ns_new_fs(spec->source, spec->options, keys, &spec->pidns_fd, spec->pidns_fd >= 0 ? 1 : 0, spec->attr, err);
+    }
       break;
     case NS_MOUNT_FD:
       tree = dup(spec->source_fd);

@@ -47,8 +47,11 @@ int ns_mount(const struct ns_mount_spec *spec, struct ns_error *err);
  * root_fd (or plainly when root_fd < 0). Returns the tree fd or -1. */
 int ns_clone_tree(int root_fd, const char *path, int recursive, struct ns_error *err);
 
-/* Creates a detached filesystem (see NS_MOUNT_FS). Returns the tree fd or -1. */
-int ns_new_fs(const char *fstype, const char *options, int pidns_fd, uint64_t attr, struct ns_error *err);
+/* Creates a detached filesystem (see NS_MOUNT_FS). fd_keys/fds (n of them) are fsconfig
+ * FSCONFIG_SET_FD parameters, e.g. "pidns" for proc or "lowerdir+" for overlay. Returns the
+ * tree fd or -1. */
+int ns_new_fs(const char *fstype, const char *options, const char *const *fd_keys, const int *fds, int nfds, uint64_t attr,
+              struct ns_error *err);
 
 /* Changes attributes / propagation of the mount at path inside root_fd. attr_set/attr_clr are
  * NS_MOUNT_ATTR_*; userns_fd >= 0 with NS_MOUNT_ATTR_IDMAP idmaps a DETACHED tree. Returns 0/-1. */

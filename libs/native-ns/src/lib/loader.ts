@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { NativeNsError } from './native-ns.error';
 import type { NativeBinding } from './native';
 
@@ -24,7 +24,7 @@ const HELPER = 'wsrun-stage';
 function candidateDirs(): string[] {
   const dirs: string[] = [];
   const override = process.env['WSRUN_NATIVE_DIR'];
-  if (override) dirs.push(override);
+  if (override) dirs.push(resolve(override));
   const mainFile = require.main?.filename;
   if (mainFile) dirs.push(join(dirname(mainFile), 'native'));
   dirs.push(join(__dirname, 'native'));

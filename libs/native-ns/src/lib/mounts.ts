@@ -91,9 +91,14 @@ export function cloneTree(path: string, opts: { rootFd?: number; recursive?: boo
   return native().cloneTree(opts.rootFd ?? -1, path, opts.recursive ?? false);
 }
 
-/** fsopen + fsconfig + fsmount: a detached new filesystem (proc, sysfs, tmpfs, overlay ...). */
-export function createFs(fstype: string, opts: { options?: string; pidnsFd?: number; attr?: MountAttr[] } = {}): number {
-  return native().newFs(fstype, opts.options ?? '', opts.pidnsFd ?? -1, attrBits(opts.attr));
+/**
+ * fsopen + fsconfig + fsmount: a detached new filesystem (proc, sysfs, tmpfs, overlay ...).
+ * `options` are string parameters ("size=1m,mode=755"); `fdParams` are fd parameters, set first:
+ * { pidns: fd } for proc, { 'lowerdir+': fd } for an overlay whose lower layer is a detached tree.
+ */
+export function createFs(fstype: string, opts: { options?: string; pidnsFd?: number; fdParams?: Record<string, number>; attr?: MountAttr[] } = {}): number {
+  const fdParams = { ...(opts.fdParams ?? {}), ...(opts.pidnsFd !== undefined ? { pidns: opts.pidnsFd } : {}) };
+  return native().newFs(fstype, opts.options ?? '', fdParams, attrBits(opts.attr));
 }
 
 /** mount_setattr on a mount fd: attributes, propagation, or an idmap (detached trees only). */

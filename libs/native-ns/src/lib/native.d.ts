@@ -43,7 +43,7 @@ export interface NativeBinding {
   mkdirInRoot(rootFd: number, path: string, mode: number): void;
   mount(spec: NativeMountSpec): void;
   cloneTree(rootFd: number, path: string, recursive: boolean): number;
-  newFs(fstype: string, options: string, pidnsFd: number, attr: number): number;
+  newFs(fstype: string, options: string, fdParams: Record<string, number>, attr: number): number;
   setAttr(fd: number, attr: { set?: number; clear?: number; propagation?: number; usernsFd?: number; recursive?: boolean }): void;
   attachTree(treeFd: number, rootFd: number, target: string, createTarget: boolean): void;
   umountInRoot(rootFd: number, path: string, flags: number): void;

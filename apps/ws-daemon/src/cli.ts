@@ -1,0 +1,23 @@
+import { Command, Option } from 'commander';
+import type { DaemonConfigInput } from './config/daemon-config';
+
+/** ws-daemon's command line. Every flag has an environment variable twin for pods. */
+export function parseCommandLine(argv: string[]): DaemonConfigInput & { logLevel?: string } {
+  const program = new Command('ws-daemon')
+    .description(
+      'wsrun node daemon (runs as root): the workspace registry, one InWorkspaceService socket per ' +
+        'workspace (id maps, proc/sysfs, root filesystem), and the platform gRPC endpoint.',
+    )
+    .addOption(new Option('--state-dir <dir>', 'state folder: registry, workspaces, sockets, base image').env('WSRUN_STATE_DIR').default('/var/lib/wsrun'))
+    .addOption(new Option('--listen <address>', 'platform gRPC endpoint: unix socket path or host:port (default <state-dir>/daemon.sock)').env('WSRUN_LISTEN'))
+    .addOption(new Option('--root-uid <uid>', 'host uid/gid that is root inside every workspace').env('WSRUN_ROOT_UID').default('33333'))
+    .addOption(new Option('--subuid-start <id>', 'first host id of the subordinate range').env('WSRUN_SUBUID_START').default('100000'))
+    .addOption(new Option('--subuid-size <n>', 'size of the subordinate range').env('WSRUN_SUBUID_SIZE').default('65536'))
+    .addOption(new Option('--id-map-rate-limit <n>', 'WriteIDMapping calls allowed per workspace per window').env('WSRUN_ID_MAP_RATE_LIMIT').default('4'))
+    .addOption(new Option('--id-map-rate-window <duration>', 'window of that limit (e.g. 10s)').env('WSRUN_ID_MAP_RATE_WINDOW').default('10s'))
+    .addOption(new Option('--log-level <level>', 'trace, debug, info, warn or error').env('WSRUN_LOG_LEVEL').default('info'))
+    .showHelpAfterError()
+    .exitOverride((err) => process.exit(err.exitCode));
+  program.parse(argv, { from: 'node' });
+  return program.opts();
+}

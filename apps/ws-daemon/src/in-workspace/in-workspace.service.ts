@@ -1,0 +1,216 @@
+import { Injectable } from '@nestjs/common';
+import { WsError, WsErrorCode, type Logger } from '@wsrun/common';
+import { closeFd, umount, writeIdMap, type IdMapping } from '@wsrun/native-ns';
+import { mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { DaemonConfig } from '../config/daemon-config';
+import { createMaskedProc, createMaskedSysfs } from '../mounts/masked-filesystems';
+import { isMountPoint } from '../mounts/mount-table';
+import { RootFilesystem, type RootShiftKind } from '../mounts/root-filesystem';
+import { deliverTree, removeDeliveredTree } from '../mounts/tree-delivery';
+import { WorkspaceRegistry } from '../registry/workspace-registry.service';
+import type { WorkspaceRecord } from '../registry/workspace';
+import { DaemonLogger } from '../daemon-logger';
+import { CpuSampler, type ResourceUsage } from './cgroup-usage';
+import { checkWorkspaceMapping } from './id-mapping-policy';
+import { identify, isAlive, resolveWorkspacePid } from './process-tree';
+import { RateLimiter } from './rate-limiter';
+import type { PeerIdentity } from '../grpc/peer-identity';
+
+export interface PreparedRoot {
+  rootShift: RootShiftKind;
+  markPath: string;
+  workspacePath: string;
+}
+
+/**
+ * The privileged half of a rootless workspace: what ring0 (uid 33333, no capabilities) may ask
+ * the daemon to do for it. Every request is about the workspace whose socket it came in on; every
+ * pid is resolved among the descendants of that workspace's ring0; once-only operations and the
+ * id-map rate limit are kept in the registry and in memory. Calls for one workspace run one at a
+ * time, so two racing calls cannot both pass a once-only check.
+ */
+@Injectable()
+export class InWorkspaceService {
+  private readonly limiter: RateLimiter;
+  private readonly cpu = new CpuSampler();
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly log: Logger;
+
+  constructor(
+    private readonly config: DaemonConfig,
+    private readonly registry: WorkspaceRegistry,
+    private readonly rootfs: RootFilesystem,
+    logger: DaemonLogger,
+  ) {
+    this.limiter = new RateLimiter(config.idMapRateLimit, config.idMapRateWindowMs);
+    this.log = logger.child({ component: 'in-workspace' });
+  }
+
+  /** A connection arrived on the workspace's socket: the first live peer becomes its ring0. */
+  acceptPeer(peer: PeerIdentity): boolean {
+    if (peer.uid !== this.config.rootUid && peer.uid !== 0) return false;
+    const ws = this.registry.find(peer.workspaceId);
+    if (!ws) return false;
+    if (ws.ring0 && isAlive(ws.ring0)) return true;
+    const ring0 = identify(peer.pid);
+    if (!ring0) return false;
+    this.registry.update(ws.id, (w) => (w.ring0 = ring0));
+    this.log.info({ workspace: ws.id, ring0: ring0.pid }, 'ring0 connected');
+    return true;
+  }
+
+  prepareForUserNS(peer: PeerIdentity): Promise<PreparedRoot> {
+    return this.serialized(peer, async (ws) => {
+      if (ws.prepared) throw new WsError(WsErrorCode.FailedPrecondition, `PrepareForUserNS was already called for workspace ${ws.id}`);
+      if (ws.state !== 'ready' && ws.state !== 'running') {
+        throw new WsError(WsErrorCode.FailedPrecondition, `workspace ${ws.id} is ${ws.state}, not ready to start`);
+      }
+      const layout = this.registry.layout(ws.id);
+      const rootShift = await this.rootfs.mount(layout, ws.idMapping);
+      this.registry.update(ws.id, (w) => {
+        w.prepared = true;
+        w.tornDown = false;
+        w.state = 'running';
+      });
+      return { rootShift, markPath: layout.mark, workspacePath: layout.content };
+    });
+  }
+
+  writeIdMapping(peer: PeerIdentity, pid: number, gid: boolean, mapping: IdMapping[]): Promise<void> {
+    return this.serialized(peer, (ws) => {
+      if (!this.limiter.take(ws.id)) {
+        throw new WsError(WsErrorCode.ResourceExhausted, `too many WriteIDMapping calls: at most ${this.config.idMapRateLimit} per ${this.config.idMapRateWindowMs / 1000} s`);
+      }
+      const kind = gid ? 'gid' : 'uid';
+      if (ws.idMapWritten[kind]) throw new WsError(WsErrorCode.FailedPrecondition, `the ${kind} map of workspace ${ws.id} was already written`);
+      checkWorkspaceMapping(mapping, this.config);
+      const target = this.resolvePid(ws, pid);
+      try {
+        writeIdMap(target, kind, mapping);
+      } catch (err) {
+        throw WsError.wrap(`writing the ${kind} map of pid ${pid}`, err, WsErrorCode.FailedPrecondition);
+      }
+      this.registry.update(ws.id, (w) => (w.idMapWritten[kind] = true));
+      this.log.info({ workspace: ws.id, pid, hostPid: target, kind }, 'id map written');
+    });
+  }
+
+  mountFs(peer: PeerIdentity, kind: 'proc' | 'sysfs', target: string, pid: number): Promise<void> {
+    return this.serialized(peer, async (ws) => {
+      const path = checkTarget(target);
+      const hostPid = this.resolvePid(ws, pid);
+      const layout = this.registry.layout(ws.id);
+      mkdirSync(layout.propagationDir, { recursive: true, mode: 0o700 });
+      const tree = kind === 'proc' ? createMaskedProc(hostPid) : await createMaskedSysfs(hostPid, layout.propagationDir);
+      try {
+        await deliverTree(tree, { pid: hostPid, target: path }, layout.propagationDir);
+      } catch (err) {
+        throw WsError.wrap(`mounting ${kind} at ${path} for pid ${pid}`, err, WsErrorCode.FailedPrecondition);
+      } finally {
+        closeFd(tree);
+      }
+      this.registry.update(ws.id, (w) => w.procMounts.push({ kind, target: path, pid }));
+    });
+  }
+
+  umountFs(peer: PeerIdentity, kind: 'proc' | 'sysfs', target: string, pid: number): Promise<void> {
+    return this.serialized(peer, async (ws) => {
+      const path = checkTarget(target);
+      const hostPid = this.resolvePid(ws, pid);
+      let removed: boolean;
+      try {
+        removed = await removeDeliveredTree({ pid: hostPid, target: path }, kind);
+      } catch (err) {
+        throw WsError.wrap(`unmounting ${kind} at ${path} for pid ${pid}`, err, WsErrorCode.FailedPrecondition);
+      }
+      if (!removed) throw new WsError(WsErrorCode.NotFound, `no ${kind} is mounted at ${path} for pid ${pid}`);
+      this.registry.update(ws.id, (w) => (w.procMounts = w.procMounts.filter((m) => !(m.kind === kind && m.target === path && m.pid === pid))));
+    });
+  }
+
+  teardown(peer: PeerIdentity): Promise<void> {
+    return this.serialized(peer, (ws) => {
+      if (ws.tornDown) throw new WsError(WsErrorCode.FailedPrecondition, `Teardown was already called for workspace ${ws.id}`);
+      this.tearDownMounts(ws);
+      this.registry.update(ws.id, (w) => {
+        w.tornDown = true;
+        w.prepared = false;
+        w.idMapWritten = { uid: false, gid: false };
+        w.procMounts = [];
+        delete w.ring0;
+        if (w.state === 'running') w.state = 'ready';
+      });
+      this.limiter.forget(ws.id);
+      this.cpu.forget(ws.id);
+      this.log.info({ workspace: ws.id }, 'torn down');
+    });
+  }
+
+  workspaceInfo(peer: PeerIdentity): Promise<ResourceUsage> {
+    return this.serialized(peer, (ws) => {
+      const ring0 = this.requireRing0(ws);
+      const usage = this.cpu.usage(ws.id, ring0.pid);
+      if (!usage) throw new WsError(WsErrorCode.Unavailable, `no cgroup found for the workspace's ring0 (pid ${ring0.pid})`);
+      return usage;
+    });
+  }
+
+  /** Unmounts the root filesystem and any propagation point left by a crash. Idempotent. */
+  tearDownMounts(ws: WorkspaceRecord): void {
+    const layout = this.registry.layout(ws.id);
+    this.rootfs.unmount(layout);
+    let points: string[] = [];
+    try {
+      points = readdirSync(layout.propagationDir);
+    } catch {
+      return;
+    }
+    for (const p of points) {
+      const path = join(layout.propagationDir, p);
+      while (isMountPoint(path)) {
+        try {
+          umount(path, { detach: true });
+        } catch {
+          break;
+        }
+      }
+      try {
+        rmdirSync(path);
+      } catch {
+        // not empty or busy: leave it for the next teardown
+      }
+    }
+  }
+
+  private requireRing0(ws: WorkspaceRecord) {
+    if (!ws.ring0 || !isAlive(ws.ring0)) throw new WsError(WsErrorCode.FailedPrecondition, `workspace ${ws.id} has no running ring0`);
+    return ws.ring0;
+  }
+
+  private resolvePid(ws: WorkspaceRecord, pid: number): number {
+    if (!Number.isSafeInteger(pid) || pid <= 0) throw new WsError(WsErrorCode.InvalidArgument, `invalid pid ${pid}`);
+    const hostPid = resolveWorkspacePid(this.requireRing0(ws), pid);
+    if (hostPid === undefined) throw new WsError(WsErrorCode.PermissionDenied, `pid ${pid} is not a process of workspace ${ws.id}`);
+    return hostPid;
+  }
+
+  /** Runs fn for the peer's workspace after every earlier call for that workspace finished. */
+  private serialized<T>(peer: PeerIdentity, fn: (ws: WorkspaceRecord) => T | Promise<T>): Promise<T> {
+    const previous = this.queues.get(peer.workspaceId) ?? Promise.resolve();
+    const run = previous.then(() => fn(this.registry.get(peer.workspaceId)));
+    const settled = run.catch(() => undefined);
+    this.queues.set(peer.workspaceId, settled);
+    void settled.then(() => {
+      if (this.queues.get(peer.workspaceId) === settled) this.queues.delete(peer.workspaceId);
+    });
+    return run;
+  }
+}
+
+function checkTarget(target: string): string {
+  if (!target.startsWith('/') || target.includes('\0') || target.length > 4096) {
+    throw new WsError(WsErrorCode.InvalidArgument, `invalid target "${target}": an absolute path is required`);
+  }
+  return posix.normalize(target);
+}

@@ -1,0 +1,69 @@
+import { attachTree, cloneTree, closeFd, mount, openPath, runInNamespaces, setMountAttr, umount } from '@wsrun/native-ns';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { isMountPoint, topMountAt } from './mount-table';
+
+const O_PATH = 0o10000000;
+const PROPAGATION_POINT = /\/propagation\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Delivers a detached tree (a masked proc or sysfs) into another process's mount namespace at
+ * `target`, resolved inside that process's root, so that the tree's masks arrive LOCKED for root
+ * inside the workspace:
+ *
+ * 1. a fresh propagation point P on the node: a bind of an empty folder onto itself, shared in a
+ *    peer group of its own (one per delivery: two workspaces sharing one saw each other's proc);
+ * 2. a clone of P is moved into the target's namespace at `target` and made a slave there;
+ * 3. the tree is attached on P: the kernel copies it into the slave, and because the slave's
+ *    namespace belongs to a less privileged user namespace, every mount under the copy's root
+ *    (the masks) is locked: root inside cannot unmount them, remount them read-write or mount a
+ *    fresh unmasked proc (a plain move_mount into the namespace locks nothing);
+ * 4. P leaves its peer group (private) and is unmounted on the node: it would pin the pid
+ *    namespace, and without the peer group nothing of the unmount propagates to the workspace.
+ */
+export async function deliverTree(tree: number, to: { pid: number; target: string }, propagationDir: string): Promise<void> {
+  const point = join(propagationDir, randomUUID());
+  mkdirSync(point, { recursive: true, mode: 0o700 });
+  let pointFd = -1;
+  try {
+    mount({ kind: 'bind', source: point, target: point });
+    pointFd = openPath(point, O_PATH);
+    setMountAttr(pointFd, { propagation: 'private' });
+    setMountAttr(pointFd, { propagation: 'shared' });
+    const clone = cloneTree(point);
+    try {
+      await runInNamespaces({ pid: to.pid, namespaces: ['mount'] }, [
+        { op: 'attachTree', treeFd: clone, target: to.target },
+        { op: 'setattr', path: to.target, propagation: 'slave' },
+      ]);
+    } finally {
+      closeFd(clone);
+    }
+    attachTree(tree, point);
+  } finally {
+    if (pointFd >= 0) {
+      setMountAttr(pointFd, { propagation: 'private', recursive: true });
+      closeFd(pointFd);
+    }
+    while (isMountPoint(point)) umount(point, { detach: true });
+    rmdirSync(point);
+  }
+}
+
+/**
+ * Removes a tree delivered at `target` inside the process, and the propagation point's slave
+ * under it. Only a mount of `fstype` is taken away, and under it only a propagation point of
+ * ours: a path where something else is mounted on top is refused, never unmounted blindly.
+ */
+export async function removeDeliveredTree(to: { pid: number; target: string }, fstype: 'proc' | 'sysfs'): Promise<boolean> {
+  const top = topMountAt(to.target, to.pid);
+  if (!top || top.fstype !== fstype) return false;
+  await runInNamespaces({ pid: to.pid, namespaces: ['mount'] }, [{ op: 'umount', path: to.target, detach: true }]);
+  const below = topMountAt(to.target, to.pid);
+  // a propagation point's root is its folder, relative to the filesystem the state dir is on
+  if (below && PROPAGATION_POINT.test(below.root)) {
+    await runInNamespaces({ pid: to.pid, namespaces: ['mount'] }, [{ op: 'umount', path: to.target, detach: true }]);
+  }
+  return true;
+}
