@@ -1,6 +1,6 @@
 import { attachTree, cloneTree, closeFd, mount, openPath, runInNamespaces, setMountAttr, umount } from '@wsrun/native-ns';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, rmdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isMountPoint, topMountAt } from './mount-table';
 
@@ -21,6 +21,7 @@ const PROPAGATION_POINT = /\/propagation\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0
  *    fresh unmasked proc (a plain move_mount into the namespace locks nothing);
  * 4. P leaves its peer group (private) and is unmounted on the node: it would pin the pid
  *    namespace, and without the peer group nothing of the unmount propagates to the workspace.
+ *    Its folder is kept (see below) and removed at Teardown.
  */
 export async function deliverTree(tree: number, to: { pid: number; target: string }, propagationDir: string): Promise<void> {
   const point = join(propagationDir, randomUUID());
@@ -47,7 +48,8 @@ export async function deliverTree(tree: number, to: { pid: number; target: strin
       closeFd(pointFd);
     }
     while (isMountPoint(point)) umount(point, { detach: true });
-    rmdirSync(point);
+    // the folder stays until Teardown: deleting a folder detaches every mount on it in EVERY
+    // namespace, and the delivered tree sits on the slave's root, which is this very folder
   }
 }
 

@@ -105,6 +105,10 @@ export class Ring0Process {
     await this.request({ cmd: 'go', tag, depth });
   }
 
+  async waitFor(tag: string, depth: number): Promise<void> {
+    await this.request({ cmd: 'wait-for', tag, depth });
+  }
+
   async exited(): Promise<{ code: number | null; signal: string | null }> {
     return (await this.request({ cmd: 'exited' }))['status'] as { code: number | null; signal: string | null };
   }

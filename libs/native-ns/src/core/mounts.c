@@ -194,6 +194,22 @@ int ns_umount_in_root(int root_fd, const char *path, int flags, struct ns_error 
   return 0;
 }
 
+int ns_umount_in_root_chdir(int root_fd, const char *path, int flags, struct ns_error *err) {
+  int fd = ns_open_in_root(root_fd, path, O_PATH | O_DIRECTORY, err);
+  if (fd < 0) return -1;
+  int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int rc = 0;
+  if (cwd < 0) rc = ns_fail(err, errno, "open", ".");
+  else if (fchdir(fd) < 0) rc = ns_fail(err, errno, "fchdir", path);
+  else if (umount2(".", flags) < 0) rc = ns_fail(err, errno, "umount2", path);
+  if (cwd >= 0) {
+    if (fchdir(cwd) < 0 && rc == 0) rc = ns_fail(err, errno, "fchdir", ".");
+    close(cwd);
+  }
+  close(fd);
+  return rc;
+}
+
 int ns_pivot_root(const char *new_root, struct ns_error *err) {
   /* nothing may propagate from this namespace back out; mounts from outside still arrive */
   if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) return ns_fail(err, errno, "mount", "/");

@@ -66,8 +66,13 @@ int ns_setattr_fd(int tree_fd, uint64_t attr_set, uint64_t attr_clr, int propaga
  * Returns 0/-1. */
 int ns_attach_tree(int tree_fd, int root_fd, const char *target, int create_target, struct ns_error *err);
 
-/* Unmounts the mount at path resolved inside root_fd (flags: MNT_DETACH etc.). Returns 0/-1. */
+/* Unmounts the mount at path resolved inside root_fd (flags: MNT_DETACH etc.) through
+ * /proc/self/fd. Returns 0/-1. */
 int ns_umount_in_root(int root_fd, const char *path, int flags, struct ns_error *err);
+
+/* The same without /proc (a stage inside a root whose /proc is not its own): fchdir to the
+ * mount and umount2("."), then back. Changes the cwd meanwhile: single-threaded callers only. */
+int ns_umount_in_root_chdir(int root_fd, const char *path, int flags, struct ns_error *err);
 
 /* pivot_root into new_root (a plain path): binds it onto itself recursively, makes the mount
  * namespace a slave so nothing propagates back, pivots and detaches the old root. Returns 0/-1. */

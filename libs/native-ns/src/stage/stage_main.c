@@ -428,7 +428,8 @@ static int run_step(int index, const struct step *st, struct ns_error *err) {
       char *path = get_str(&b);
       int flags = (int)get_int(&b);
       if (root < 0) return -1;
-      int rc = ns_umount_in_root(root, path, flags, err);
+      /* a stage inside another root may not see its own /proc: go through the cwd */
+      int rc = ns_umount_in_root_chdir(root, path, flags, err);
       close(root);
       return rc;
     }

@@ -1,0 +1,195 @@
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { status } from '@grpc/grpc-js';
+import { DaemonHarness } from './support/daemon-harness';
+import { removeRing0Bundle, Ring0Process } from './support/ring0-process';
+import { outputContains, startRings } from './support/workspace-rings';
+
+/**
+ * The workspace's own root filesystem and the proc/sysfs the daemon delivers into it, exercised
+ * by root inside a real user namespace (ring1 mapped 0 -> 33333, ring2 pivoted into the mark).
+ */
+describe('a workspace on its own root', () => {
+  const harness = new DaemonHarness();
+  let r0: Ring0Process;
+  let n = 0;
+
+  beforeAll(() => harness.start(), 60_000);
+  afterEach(async () => {
+    await r0?.close();
+  });
+  afterAll(async () => {
+    await harness.stop();
+    removeRing0Bundle();
+  });
+
+  async function newWorkspace(): Promise<{ id: string; socket: string }> {
+    const id = `root-${++n}`;
+    const socket = await harness.workspace(id);
+    r0 = new Ring0Process(socket);
+    return { id, socket };
+  }
+
+  it('root inside writes /etc/passwd and /usr into its own layer; the node is untouched and its /etc/shadow unreachable', async () => {
+    const { id } = await newWorkspace();
+    const passwdBefore = readFileSync('/etc/passwd', 'utf8');
+    const shadowFirstLine = readFileSync('/etc/shadow', 'utf8').split('\n')[0]!;
+    const { prepared } = await startRings(
+      r0,
+      'id -u; echo "intruder:x:0:0::/:/bin/sh" >> /etc/passwd && echo passwd-written; touch /usr/bin/wsrun-x && echo usr-written; cat /etc/shadow; echo end',
+    );
+    expect(prepared.rootShift).toBe(1); // ROOT_SHIFT_IDMAPPED
+    await r0.go('go', 1);
+    expect(await r0.exited()).toEqual({ code: 0, signal: null });
+    const out = r0.output;
+    expect(out.split('\n')[0]).toBe('0');
+    expect(out).toContain('passwd-written');
+    expect(out).toContain('usr-written');
+    // the image's shadow holds locked entries only; nothing of the node's
+    expect(out).toContain('root:*:');
+    expect(out).not.toContain(shadowFirstLine);
+    expect(readFileSync('/etc/passwd', 'utf8')).toBe(passwdBefore);
+    expect(existsSync('/usr/bin/wsrun-x')).toBe(false);
+    const layers = join(harness.registry.layout(id).rootfsLayers);
+    expect(readFileSync(join(layers, 'root/upper/etc/passwd'), 'utf8')).toContain('intruder:x:0:0');
+    expect(existsSync(join(layers, 'usr/upper/bin/wsrun-x'))).toBe(true);
+  });
+
+  it('proc shows only the workspace\'s processes, its masks hold, and root inside cannot undo them', async () => {
+    await newWorkspace();
+    await startRings(
+      r0,
+      [
+        'echo pids=$(ls /proc | grep -E "^[0-9]+$" | sort -n | tr "\\n" " ")',
+        'echo kallsyms-bytes=$(cat /proc/kallsyms | wc -c)',
+        'echo keys-bytes=$(cat /proc/keys | wc -c)',
+        'umount /proc/kallsyms 2>/dev/null && echo umount-mask=done || echo umount-mask=refused',
+        'umount -l /proc/timer_list 2>/dev/null && echo detach-mask=done || echo detach-mask=refused',
+        'mkdir -p /tmp/away; mount --move /proc/keys /tmp/away 2>/dev/null && echo move-mask=done || echo move-mask=refused',
+        'mount -o remount,rw /proc/sys 2>/dev/null && echo remount-sys=done || echo remount-sys=refused',
+        'mount -o remount,bind,rw /proc/sys 2>/dev/null && echo rebind-sys=done || echo rebind-sys=refused',
+        'mkdir -p /tmp/p2; mount -t proc proc /tmp/p2 2>/dev/null && echo fresh-proc=done || echo fresh-proc=refused',
+        'echo end',
+      ].join('; '),
+    );
+    await r0.go('go', 1);
+    expect(await r0.exited()).toEqual({ code: 0, signal: null });
+    const out = r0.output;
+    const pids = /pids=([\d ]+)/.exec(out)![1]!.trim().split(' ').map(Number);
+    expect(pids[0]).toBe(1);
+    expect(Math.max(...pids)).toBeLessThan(20);
+    expect(out).toContain('kallsyms-bytes=0');
+    expect(out).toContain('keys-bytes=0');
+    for (const attack of ['umount-mask', 'detach-mask', 'move-mask', 'remount-sys', 'rebind-sys', 'fresh-proc']) {
+      expect(out).toContain(`${attack}=refused`);
+    }
+  });
+
+  it('a proc mounted later on request is masked and locked too, and UmountProc takes it away', async () => {
+    await newWorkspace();
+    const { ring2 } = await startRings(
+      r0,
+      [
+        'mkdir -p /tmp/later; echo ready-for-later',
+        'for i in $(seq 500); do test -e /tmp/later/self/status && break; sleep 0.02; done',
+        'echo later-kallsyms-bytes=$(cat /tmp/later/kallsyms | wc -c)',
+        'umount /tmp/later/kallsyms 2>/dev/null && echo umount-mask=done || echo umount-mask=refused',
+        'mount -o remount,rw /tmp/later/sys 2>/dev/null && echo remount-sys=done || echo remount-sys=refused',
+        'mkdir -p /tmp/p3; mount -t proc proc /tmp/p3 2>/dev/null && echo fresh-proc=done || echo fresh-proc=refused',
+        'echo attacks-done',
+        'for i in $(seq 500); do test -e /tmp/later/self/status || break; sleep 0.02; done',
+        'test -e /tmp/later/self/status && echo later=still-there || echo later=gone',
+      ].join('; '),
+    );
+    await r0.go('go', 1);
+    await outputContains(r0, 'ready-for-later');
+    expect(await r0.rpc('mountProc', { target: '/tmp/later', pid: ring2 })).toEqual({ ok: {} });
+    await outputContains(r0, 'attacks-done');
+    expect(await r0.rpc('umountProc', { target: '/tmp/later', pid: ring2 })).toEqual({ ok: {} });
+    expect(await r0.exited()).toEqual({ code: 0, signal: null });
+    const out = r0.output;
+    expect(out).toContain('later-kallsyms-bytes=0');
+    expect(out).toContain('umount-mask=refused');
+    expect(out).toContain('remount-sys=refused');
+    expect(out).toContain('fresh-proc=refused');
+    expect(out).toContain('later=gone');
+    // nothing is mounted there any more: a second UmountProc says so
+  });
+
+  it('a target that is a symlink out of the workspace root is resolved inside it', async () => {
+    const { id } = await newWorkspace();
+    // the workspace's own layer holds /escape -> /tmp/outside-target (an absolute link)
+    const upper = join(harness.registry.layout(id).rootfsLayers, 'root/upper');
+    mkdirSync(upper, { recursive: true });
+    chownSync(upper, 33333, 33333);
+    symlinkSync('/tmp/outside-target', join(upper, 'escape'));
+    const nodeDir = '/tmp/outside-target';
+    const existedOnNode = existsSync(nodeDir);
+    const { ring2 } = await startRings(
+      r0,
+      'mkdir -p /tmp/outside-target; echo ready; for i in $(seq 500); do test -e /tmp/outside-target/self/status && break; sleep 0.02; done; test -e /tmp/outside-target/self/status && echo inside=proc || echo inside=nothing',
+    );
+    await r0.go('go', 1);
+    await outputContains(r0, 'ready');
+    expect(await r0.rpc('mountProc', { target: '/escape', pid: ring2 })).toEqual({ ok: {} });
+    expect(await r0.exited()).toEqual({ code: 0, signal: null });
+    expect(r0.output).toContain('inside=proc');
+    // on the node, no proc appeared at the link's target
+    expect(existsSync(nodeDir) ? readdirSync(nodeDir).includes('self') : existedOnNode).toBe(false);
+  });
+
+  it('sysfs of the workspace\'s net namespace, read-only with the firmware masked; UmountSysfs removes it', async () => {
+    await newWorkspace();
+    const { ring2 } = await startRings(
+      r0,
+      [
+        'mkdir -p /tmp/sys; echo ready-for-sysfs',
+        'for i in $(seq 500); do test -e /tmp/sys/class && break; sleep 0.02; done',
+        'echo nets=$(ls /tmp/sys/class/net | tr "\\n" " ")',
+        'echo firmware=$(ls /tmp/sys/firmware | wc -l)',
+        'touch /tmp/sys/kernel/x 2>/dev/null && echo write=done || echo write=refused',
+        'umount /tmp/sys/firmware 2>/dev/null && echo umount-mask=done || echo umount-mask=refused',
+        'echo sysfs-checked',
+        'for i in $(seq 500); do test -e /tmp/sys/class || break; sleep 0.02; done',
+        'test -e /tmp/sys/class && echo sys=still-there || echo sys=gone',
+      ].join('; '),
+      { net: true },
+    );
+    await r0.go('go', 1);
+    await outputContains(r0, 'ready-for-sysfs');
+    expect(await r0.rpc('mountSysfs', { target: '/tmp/sys', pid: ring2 })).toEqual({ ok: {} });
+    await outputContains(r0, 'sysfs-checked');
+    expect(await r0.rpc('umountSysfs', { target: '/tmp/sys', pid: ring2 })).toEqual({ ok: {} });
+    expect(await r0.exited()).toEqual({ code: 0, signal: null });
+    const out = r0.output;
+    expect(out).toMatch(/^nets=lo\s*$/m);
+    expect(out).toContain('firmware=0');
+    expect(out).toContain('write=refused');
+    expect(out).toContain('umount-mask=refused');
+    expect(out).toContain('sys=gone');
+  });
+
+  it('WorkspaceInfo reports memory and CPU of the workspace cgroup; Teardown unmounts the root once', async () => {
+    const { id } = await newWorkspace();
+    await startRings(r0, 'echo up; sleep 0.3');
+    const info = await r0.rpc<{ resources: { memory: { usedBytes: number; limitBytes: number }; cpu: { usedMillicores: number } } }>('workspaceInfo', {});
+    expect(info.ok!.resources.memory.usedBytes).toBeGreaterThan(0);
+    expect(info.ok!.resources.cpu.usedMillicores).toBeGreaterThanOrEqual(0);
+    await r0.go('go', 1);
+    await r0.exited();
+    const mark = harness.registry.layout(id).mark;
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).toContain(` ${mark} `);
+    expect(await r0.rpc('teardown', {})).toEqual({ ok: { success: true } });
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(` ${mark} `);
+    const again = await r0.rpc('teardown', {});
+    expect(again.error).toMatchObject({ code: status.FAILED_PRECONDITION });
+  });
+
+  it('a second PrepareForUserNS is refused', async () => {
+    await newWorkspace();
+    expect((await r0.rpc('prepareForUserNs', {})).ok).toBeDefined();
+    const again = await r0.rpc('prepareForUserNs', {});
+    expect(again.error).toMatchObject({ code: status.FAILED_PRECONDITION });
+    expect(again.error!.details).toMatch(/already called/);
+  });
+});
