@@ -5,7 +5,8 @@
 //
 // Which projects: all of them, unless NX_BASE names a git revision that exists here; then only
 // the projects affected since it (`nx affected`). A fresh single-commit clone has no HEAD~1, so
-// it always runs everything. Test results are never replayed from the Nx cache.
+// it always runs everything. Test results are never replayed from the Nx cache (nx.json: test
+// targets have cache: false; the cache itself lives in .nx/cache inside this clone).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -67,7 +68,8 @@ console.log(`test: ${sel.mode === 'all' ? 'every project' : `projects affected s
 
 const common = ['--parallel', parallel, '--outputStyle=stream', '--nxBail=false'];
 const lintBuild = await runNx([...sel.args, '-t', 'lint', 'build', ...common]);
-const tests = await runNx([...sel.args, '-t', 'test', '--skip-nx-cache', ...common]);
+// test targets are never cached (nx.json): every run runs every test; builds may come from the cache
+const tests = await runNx([...sel.args, '-t', 'test', ...common]);
 const failedTasks = new Set([...lintBuild.failed, ...tests.failed]);
 
 let passed = 0;

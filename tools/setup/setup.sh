@@ -38,7 +38,8 @@ native=libs/native-ns/build/Release
 if [ ! -f "$native/native_ns.node" ] || [ ! -f "$native/wsrun-stage" ] ||
   [ -n "$(find libs/native-ns/src libs/native-ns/binding.gyp -newer "$native/native_ns.node" -type f -print -quit)" ]; then
   echo "setup: building libs/native-ns"
-  (cd libs/native-ns && npx --no-install node-gyp rebuild --nodedir=/usr -j "$(nproc)" --loglevel=warn)
+  (cd libs/native-ns && { [ -f build/Makefile ] || npx --no-install node-gyp configure --nodedir=/usr --loglevel=warn; } &&
+    npx --no-install node-gyp build -j "$(nproc)" --loglevel=warn)
 fi
 
 [ "${WSRUN_SETUP_QUIET:-}" = 1 ] || echo "setup: everything is in place"

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { WsError, WsErrorCode } from '@wsrun/common';
-import { download, type DownloadOptions } from '@wsrun/download';
+import { download } from '../src/lib/download';
+import { DownloadOptions } from '../src/lib/download-options';
 import { RangeServer, type RangeServerOptions } from './support/range-server';
 import { consume, sha256 } from './support/consume';
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WsError, WsErrorCode } from '@wsrun/common';
-import { download } from '@wsrun/download';
+import { download } from '../src/lib/download';
 import { RangeServer } from './support/range-server';
 import { consume } from './support/consume';
 

@@ -1,5 +1,5 @@
 import { WsErrorCode } from '@wsrun/common';
-import { download } from '@wsrun/download';
+import { download } from '../src/lib/download';
 import { resolveDownloadOptions } from '../src/lib/download-options';
 
 describe('download options', () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { download } from '@wsrun/download';
+import { download } from '../src/lib/download';
 import { RangeServer } from './support/range-server';
 import { consume, sha256 } from './support/consume';
 

@@ -1,4 +1,4 @@
-import type { DownloadProgress } from '@wsrun/download';
+import { DownloadProgress } from '../src/lib/download-options';
 import { ProgressMeter } from '../src/lib/progress-meter';
 
 describe('ProgressMeter', () => {

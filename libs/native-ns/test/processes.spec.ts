@@ -91,7 +91,7 @@ describe('process lifetime', () => {
   it('killing the parent kills a stage spawned with a parent-death signal', async () => {
     const host = new StageHost(0, 0);
     const pid = await host.spawn({ name: 'test:orphan', end: { exec: { argv: ['sleep', '100'], env: ENV } } });
-    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain('sleep');
+    await host.next((e) => e.event === 'ready' && e.depth === 0);
     host.child.kill('SIGKILL');
     const until = Date.now() + 5000;
     let alive = true;

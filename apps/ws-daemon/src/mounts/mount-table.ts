@@ -37,8 +37,8 @@ export function mountTable(pid: number | 'self' = 'self'): MountEntry[] {
 }
 
 /** The mount on top at `path` (the last one mounted there), if any. */
-export function topMountAt(path: string, pid: number | 'self' = 'self'): MountEntry | undefined {
-  const at = mountTable(pid).filter((m) => m.mountPoint === path);
+export function topMountAt(path: string, pid: number | 'self' = 'self', table = mountTable(pid)): MountEntry | undefined {
+  const at = table.filter((m) => m.mountPoint === path);
   // a mount stacked on another at the same place has the one below as its parent
   const ids = new Set(at.map((m) => m.parentId));
   return at.find((m) => !ids.has(m.id)) ?? at[at.length - 1];

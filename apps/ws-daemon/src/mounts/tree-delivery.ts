@@ -2,7 +2,7 @@ import { attachTree, cloneTree, closeFd, mount, openPath, runInNamespaces, setMo
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { isMountPoint, topMountAt } from './mount-table';
+import { isMountPoint, mountTable, topMountAt } from './mount-table';
 
 const O_PATH = 0o10000000;
 const PROPAGATION_POINT = /\/propagation\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -55,17 +55,18 @@ export async function deliverTree(tree: number, to: { pid: number; target: strin
 
 /**
  * Removes a tree delivered at `target` inside the process, and the propagation point's slave
- * under it. Only a mount of `fstype` is taken away, and under it only a propagation point of
- * ours: a path where something else is mounted on top is refused, never unmounted blindly.
+ * under it, in one stage (the process may react to the first unmount and exit before a second
+ * visit). Only a mount of `fstype` is taken away, and under it only a propagation point of ours:
+ * a path where something else is mounted on top is refused, never unmounted blindly.
  */
 export async function removeDeliveredTree(to: { pid: number; target: string }, fstype: 'proc' | 'sysfs'): Promise<boolean> {
-  const top = topMountAt(to.target, to.pid);
+  const table = mountTable(to.pid);
+  const top = topMountAt(to.target, to.pid, table);
   if (!top || top.fstype !== fstype) return false;
-  await runInNamespaces({ pid: to.pid, namespaces: ['mount'] }, [{ op: 'umount', path: to.target, detach: true }]);
-  const below = topMountAt(to.target, to.pid);
+  const below = table.find((m) => m.id === top.parentId);
   // a propagation point's root is its folder, relative to the filesystem the state dir is on
-  if (below && PROPAGATION_POINT.test(below.root)) {
-    await runInNamespaces({ pid: to.pid, namespaces: ['mount'] }, [{ op: 'umount', path: to.target, detach: true }]);
-  }
+  const withPoint = below !== undefined && below.mountPoint === to.target && PROPAGATION_POINT.test(below.root);
+  const umount = { op: 'umount' as const, path: to.target, detach: true };
+  await runInNamespaces({ pid: to.pid, namespaces: ['mount'] }, withPoint ? [umount, umount] : [umount]);
   return true;
 }

@@ -1,0 +1,9 @@
+import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
+
+describe('workspacekit command line', () => {
+  it('prints its subcommands with --help', () => {
+    const out = execFileSync(process.execPath, [resolve(__dirname, '../../../dist/apps/workspacekit/main.js'), '--help'], { encoding: 'utf8' });
+    expect(out).toContain('Usage: workspacekit');
+  });
+});

@@ -1,0 +1,84 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DaemonConfig } from '../src/config/daemon-config';
+import { checkWorkspaceMapping } from '../src/in-workspace/id-mapping-policy';
+import { RateLimiter } from '../src/in-workspace/rate-limiter';
+import { RegistryRepository } from '../src/registry/registry.repository';
+import { WorkspaceRegistry } from '../src/registry/workspace-registry.service';
+
+describe('DaemonConfig', () => {
+  it('takes the defaults of a node', () => {
+    const c = DaemonConfig.from({});
+    expect(c).toMatchObject({ stateDir: '/var/lib/wsrun', listen: '/var/lib/wsrun/daemon.sock', rootUid: 33333, subuidStart: 100000, subuidSize: 65536 });
+  });
+
+  it.each([
+    [{ stateDir: 'relative' }, 'invalid --state-dir: "relative" is not an absolute path'],
+    [{ rootUid: '0' }, 'invalid --root-uid: 0 is below the minimum 1'],
+    [{ rootUid: '100005' }, 'invalid --root-uid: 100005 lies inside the subordinate range 100000..165535'],
+    [{ subuidStart: '4294967000', subuidSize: '65536' }, 'passes the largest id'],
+    [{ listen: 'somewhere' }, 'invalid --listen: "somewhere" is neither an absolute socket path nor host:port'],
+    [{ idMapRateWindow: 'soon' }, 'is not a duration'],
+  ])('refuses %j with a message naming the flag', (input, message) => {
+    expect(() => DaemonConfig.from(input)).toThrow(message);
+  });
+});
+
+describe('checkWorkspaceMapping', () => {
+  const config = DaemonConfig.from({});
+  it('accepts root -> 33333 and ranges inside the subordinate range', () => {
+    expect(() => checkWorkspaceMapping([{ containerId: 0, hostId: 33333, size: 1 }, { containerId: 1, hostId: 100000, size: 65536 }], config)).not.toThrow();
+  });
+  it('refuses a mapping without container 0, or with 0 mapped wider than one id', () => {
+    expect(() => checkWorkspaceMapping([{ containerId: 1, hostId: 100000, size: 10 }], config)).toThrow('container id 0 must map to host id 33333 with size 1');
+    expect(() => checkWorkspaceMapping([{ containerId: 0, hostId: 33333, size: 2 }], config)).toThrow('container id 0 must map to host id 33333 with size 1');
+  });
+});
+
+describe('RateLimiter', () => {
+  it('allows `limit` events per window and counts refused ones too', () => {
+    let now = 0;
+    const limiter = new RateLimiter(2, 1000, () => now);
+    expect([limiter.take('a'), limiter.take('a'), limiter.take('a'), limiter.take('b')]).toEqual([true, true, false, true]);
+    now = 999;
+    expect(limiter.take('a')).toBe(false);
+    now = 2000;
+    expect(limiter.take('a')).toBe(true);
+  });
+});
+
+describe('the registry on disk', () => {
+  let stateDir: string;
+  beforeEach(() => (stateDir = mkdtempSync(join(tmpdir(), 'wsrun-registry-'))));
+  afterEach(() => rmSync(stateDir, { recursive: true, force: true }));
+
+  it('survives a restart with every change made before it', () => {
+    const config = DaemonConfig.from({ stateDir });
+    const a = new WorkspaceRegistry(config, new RegistryRepository(config));
+    a.create('ws-1', 'alice', 'ready');
+    a.update('ws-1', (w) => (w.prepared = true));
+    a.create('ws-2', 'bob');
+    a.remove('ws-2');
+    const b = new WorkspaceRegistry(config, new RegistryRepository(config));
+    expect(b.list()).toEqual([expect.objectContaining({ id: 'ws-1', owner: 'alice', state: 'ready', prepared: true })]);
+  });
+
+  it('a crash while writing leaves the previous registry readable (the temp file is ignored)', () => {
+    const config = DaemonConfig.from({ stateDir });
+    new WorkspaceRegistry(config, new RegistryRepository(config)).create('ws-1', 'alice');
+    // what a kill -9 between write and rename leaves behind
+    writeFileSync(`${config.registryFile}.tmp-99999`, '{"version": 1, "workspaces": [{"id": "half');
+    expect(new WorkspaceRegistry(config, new RegistryRepository(config)).list().map((w) => w.id)).toEqual(['ws-1']);
+    expect(JSON.parse(readFileSync(config.registryFile, 'utf8')).workspaces).toHaveLength(1);
+  });
+
+  it('refuses invalid and duplicate workspace ids without changing anything', () => {
+    const config = DaemonConfig.from({ stateDir });
+    const r = new WorkspaceRegistry(config, new RegistryRepository(config));
+    expect(() => r.create('../etc', 'x')).toThrow('invalid workspace id "../etc"');
+    r.create('ok-1', 'x');
+    expect(() => r.create('ok-1', 'y')).toThrow('workspace ok-1 already exists');
+    expect(r.get('ok-1').owner).toBe('x');
+  });
+});
