@@ -29,8 +29,14 @@ fi
 
 # npm packages: install when node_modules is missing or older than the lockfile
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: installing npm packages (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
+  echo "setup: installing npm packages"
+  # npm ci wants every platform's optional packages in the lockfile; a lockfile written on a
+  # machine whose registry lacks them cannot satisfy it, and npm install then installs the same
+  # locked versions for this platform
+  if ! npm ci --no-audit --no-fund --loglevel=error 2>/tmp/wsrun-npm-ci.log; then
+    echo "setup: npm ci refused the lockfile ($(grep -m1 -o 'Missing: [^ ]*' /tmp/wsrun-npm-ci.log || echo 'see /tmp/wsrun-npm-ci.log')); using npm install"
+    npm install --no-audit --no-fund --loglevel=error
+  fi
 fi
 
 # the native addon and its stage helper (node-gyp against the installed Node headers)
