@@ -30,7 +30,8 @@
         "src/binding/process_manager.cc",
         "src/binding/channel.cc",
         "src/binding/seccomp_listener.cc",
-        "src/binding/fs_at.cc"
+        "src/binding/fs_at.cc",
+        "src/binding/listener.cc"
       ],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags": ["<@(hardening_cflags)", "-O2"],

@@ -132,19 +132,36 @@ export class InWorkspaceService {
   teardown(peer: PeerIdentity): Promise<void> {
     return this.serialized(peer, (ws) => {
       if (ws.tornDown) throw new WsError(WsErrorCode.FailedPrecondition, `Teardown was already called for workspace ${ws.id}`);
-      this.tearDownMounts(ws);
-      this.registry.update(ws.id, (w) => {
-        w.tornDown = true;
-        w.prepared = false;
-        w.idMapWritten = { uid: false, gid: false };
-        w.procMounts = [];
-        delete w.ring0;
-        if (w.state === 'running') w.state = 'ready';
-      });
-      this.limiter.forget(ws.id);
-      this.cpu.forget(ws.id);
-      this.log.info({ workspace: ws.id }, 'torn down');
+      this.tearDown(ws);
     });
+  }
+
+  /**
+   * A connection on the workspace's socket closed. When that leaves the workspace without a live
+   * ring0 (ring0 was killed, e.g. with SIGKILL, and could not call Teardown), the daemon tears the
+   * workspace down itself.
+   */
+  peerGone(workspaceId: string): Promise<void> {
+    return this.serialized({ workspaceId, pid: 0, uid: 0, gid: 0 }, (ws) => {
+      if (!ws.prepared || (ws.ring0 && isAlive(ws.ring0))) return;
+      this.log.warn({ workspace: ws.id }, 'ring0 is gone without Teardown: tearing the workspace down');
+      this.tearDown(ws);
+    });
+  }
+
+  private tearDown(ws: WorkspaceRecord): void {
+    this.tearDownMounts(ws);
+    this.registry.update(ws.id, (w) => {
+      w.tornDown = true;
+      w.prepared = false;
+      w.idMapWritten = { uid: false, gid: false };
+      w.procMounts = [];
+      delete w.ring0;
+      if (w.state === 'running') w.state = 'ready';
+    });
+    this.limiter.forget(ws.id);
+    this.cpu.forget(ws.id);
+    this.log.info({ workspace: ws.id }, 'torn down');
   }
 
   workspaceInfo(peer: PeerIdentity): Promise<ResourceUsage> {

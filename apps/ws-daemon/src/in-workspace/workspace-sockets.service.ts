@@ -28,6 +28,7 @@ export class WorkspaceSockets implements OnApplicationShutdown {
   private readonly health = new HealthStatusBoard({ '': ServingStatus.NOT_SERVING, 'wsrun.daemon.v1.InWorkspaceService': ServingStatus.NOT_SERVING });
   private readonly injector: Injector;
   private readonly listeners = new Map<string, NetServer>();
+  private readonly connections = new Map<string, Set<Socket>>();
   private readonly log: Logger;
 
   constructor(
@@ -77,6 +78,9 @@ export class WorkspaceSockets implements OnApplicationShutdown {
     const listener = this.listeners.get(id);
     if (!listener) return;
     this.listeners.delete(id);
+    // close() waits for open connections: a ring0 that stays connected must not hold us up
+    for (const socket of this.connections.get(id) ?? []) socket.destroy();
+    this.connections.delete(id);
     await new Promise<void>((resolve) => listener.close(() => resolve()));
     try {
       unlinkSync(this.registry.layout(id).socket);
@@ -97,6 +101,13 @@ export class WorkspaceSockets implements OnApplicationShutdown {
         return;
       }
       Object.defineProperty(socket, 'remoteAddress', { value: formatPeer(peer) });
+      const open = this.connections.get(workspaceId) ?? new Set<Socket>();
+      this.connections.set(workspaceId, open);
+      open.add(socket);
+      socket.once('close', () => {
+        open.delete(socket);
+        this.service.peerGone(workspaceId).catch((err: unknown) => this.log.error({ workspace: workspaceId, err }, 'teardown after ring0 died failed'));
+      });
       this.injector.injectConnection(socket);
       socket.resume();
     } catch (err) {

@@ -5,6 +5,7 @@
 #include "channel.h"
 #include "errors.h"
 #include "fs_at.h"
+#include "listener.h"
 #include "ops.h"
 #include "process_manager.h"
 #include "seccomp_listener.h"
@@ -16,6 +17,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   nsb::InitProcessManager(env, exports);
   nsb::InitChannel(env, exports);
   nsb::InitSeccomp(env, exports);
+  nsb::InitListener(env, exports);
   return exports;
 }
 

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sys.h"
@@ -78,4 +80,40 @@ int ns_get_peer_cred(int sock, struct ns_peer_cred *out, struct ns_error *err) {
   out->uid = cred.uid;
   out->gid = cred.gid;
   return 0;
+}
+
+static int unix_address(const char *path, struct sockaddr_un *addr, struct ns_error *err) {
+  memset(addr, 0, sizeof(*addr));
+  addr->sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof(addr->sun_path)) return ns_fail(err, ENAMETOOLONG, "bind", path);
+  strcpy(addr->sun_path, path);
+  return 0;
+}
+
+int ns_listen_unix(const char *path, int seqpacket, int backlog, struct ns_error *err) {
+  struct sockaddr_un addr;
+  if (unix_address(path, &addr, err) < 0) return -1;
+  int fd = socket(AF_UNIX, (seqpacket ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return ns_fail(err, errno, "socket", path);
+  struct stat st;
+  if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path);
+  if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, backlog) < 0) {
+    int saved = errno;
+    close(fd);
+    return ns_fail(err, saved, "bind", path);
+  }
+  return fd;
+}
+
+int ns_connect_unix(const char *path, int seqpacket, struct ns_error *err) {
+  struct sockaddr_un addr;
+  if (unix_address(path, &addr, err) < 0) return -1;
+  int fd = socket(AF_UNIX, (seqpacket ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ns_fail(err, errno, "socket", path);
+  if (NS_RETRY_EINTR(connect(fd, (struct sockaddr *)&addr, sizeof(addr))) < 0) {
+    int saved = errno;
+    close(fd);
+    return ns_fail(err, saved, "connect", path);
+  }
+  return fd;
 }

@@ -24,6 +24,13 @@ struct ns_peer_cred {
   gid_t gid;
 };
 
+/* A listening unix socket at path (SOCK_SEQPACKET when seqpacket, else SOCK_STREAM), non-blocking,
+ * close-on-exec; a stale socket file is replaced. Returns the fd or -1. */
+int ns_listen_unix(const char *path, int seqpacket, int backlog, struct ns_error *err);
+
+/* Connects to a unix socket (blocking, close-on-exec). Returns the fd or -1. */
+int ns_connect_unix(const char *path, int seqpacket, struct ns_error *err);
+
 /* Reads SO_PEERCRED of a connected unix socket. Returns 0 or -1. */
 int ns_get_peer_cred(int sock, struct ns_peer_cred *out, struct ns_error *err);
 

@@ -73,3 +73,32 @@ export class FdChannel {
     this.channel.unref();
   }
 }
+
+/**
+ * A listening unix socket whose connections (fds, with the peer's credentials) go to
+ * onConnection. SOCK_SEQPACKET by default: one message per send, fds alongside (FdChannel).
+ */
+export class UnixListener {
+  private readonly listener: ReturnType<typeof createListener>;
+
+  constructor(path: string, onConnection: (fd: number, peer: PeerCredentials) => void, opts: { seqpacket?: boolean } = {}) {
+    this.listener = createListener(path, opts.seqpacket ?? true, onConnection);
+  }
+
+  close(): void {
+    this.listener.close();
+  }
+
+  unref(): void {
+    this.listener.unref();
+  }
+}
+
+function createListener(path: string, seqpacket: boolean, onConnection: (fd: number, peer: PeerCredentials) => void) {
+  return new (native().Listener)(path, seqpacket, (fd, peer) => onConnection(fd, { pid: peer.pid ?? 0, uid: peer.uid ?? -1, gid: peer.gid ?? -1 }));
+}
+
+/** Connects to a unix socket (SOCK_SEQPACKET by default); returns the fd. */
+export function connectUnix(path: string, opts: { seqpacket?: boolean } = {}): number {
+  return native().connectUnix(path, opts.seqpacket ?? true);
+}

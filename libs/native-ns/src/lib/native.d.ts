@@ -35,7 +35,15 @@ export interface NativeMountSpec {
   createTarget?: boolean;
 }
 
+export interface NativeListener {
+  close(): void;
+  unref(): void;
+}
+
 export interface NativeBinding {
+  Listener: new (path: string, seqpacket: boolean, onConnection: (fd: number, peer: { pid?: number; uid?: number; gid?: number }) => void) => NativeListener;
+  connectUnix(path: string, seqpacket: boolean): number;
+
   setErrorClass(cls: unknown): void;
 
   openInRoot(rootFd: number, path: string, flags: number, resolve?: number): number;

@@ -61,7 +61,9 @@ export type StageStep =
   | { op: 'openTree'; root?: RootRef; path: string; recursive?: boolean; tag: string }
   | { op: 'hostname'; name: string }
   /** makes every mount of the stage's namespace a slave: nothing propagates back out */
-  | { op: 'rslave' };
+  | { op: 'rslave' }
+  /** switches ids now (e.g. to root of a user namespace just joined, before spawning a stage) */
+  | { op: 'setCreds'; uid: number; gid: number; groups?: number[] };
 
 export interface ExecSpec {
   argv: string[];
@@ -288,6 +290,9 @@ export function encodeStage(options: NestedStageOptions): EncodedStage {
         break;
       case 'rslave':
         put(Op.RSLAVE);
+        break;
+      case 'setCreds':
+        put(Op.SETCREDS, [step.uid, step.gid, ...(step.groups ?? [])]);
         break;
       default:
         throw new TypeError(`unknown step ${(step as { op: string }).op}`);

@@ -41,6 +41,7 @@ export const Op = {
   OPEN_TREE: 31,
   HOSTNAME: 32,
   RSLAVE: 33,
+  SETCREDS: 34,
   EXEC: 40,
   WAIT_CHILD: 41,
   EXIT: 42,

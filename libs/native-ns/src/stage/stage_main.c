@@ -454,6 +454,19 @@ static int run_step(int index, const struct step *st, struct ns_error *err) {
     case OP_RSLAVE:
       if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) return ns_fail(err, errno, "mount", "/");
       return 0;
+    case OP_SETCREDS: {
+      /* after joining a user namespace the ids are still the node's (unmapped there): a stage
+       * spawned now would exec as "nobody" and lose its capabilities */
+      uid_t uid = (uid_t)get_int(&b);
+      gid_t gid = (gid_t)get_int(&b);
+      gid_t groups[64];
+      size_t n = 0;
+      while (has_more(&b) && n < 64) groups[n++] = (gid_t)get_int(&b);
+      if (setgroups(n, groups) < 0) return ns_fail(err, errno, "setgroups", NULL);
+      if (setresgid(gid, gid, gid) < 0) return ns_fail(err, errno, "setresgid", NULL);
+      if (setresuid(uid, uid, uid) < 0) return ns_fail(err, errno, "setresuid", NULL);
+      return 0;
+    }
     default:
       fail_protocol("unknown step");
   }

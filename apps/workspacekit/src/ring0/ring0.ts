@@ -1,0 +1,147 @@
+import { WsError, WsErrorCode, type Logger } from '@wsrun/common';
+import { exitCodeOf, forwardSignals, SeccompSupervisor, spawnStage, withTimeout, type Stage } from '@wsrun/native-ns';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { KitConfig } from '../config/kit-config';
+import { LiftServer } from '../lift/lift-server';
+import { MountHandler } from '../seccomp/mount-handler';
+import { DaemonClient } from './daemon-client';
+import { RING2_GO, ringPrograms, SECCOMP_LISTENER } from './ring-programs';
+
+/** The workspace's id map: root inside is the workspace user on the node; 1.. the daemon checks. */
+const ID_MAP = [
+  { containerId: 0, hostId: 33333, size: 1 },
+  { containerId: 1, hostId: 100000, size: 65536 },
+];
+
+/** Deadlines of the start-up handshake (ring2 reaching its wait step, its listener fd). */
+const RING2_READY_MS = 10_000;
+const LISTENER_MS = 5_000;
+
+/** What ring0 writes to its runtime folder for `workspacekit exec --workspace`. */
+export interface RuntimeState {
+  ring0: number;
+  ring1: number;
+  ring2: number;
+  liftSocket: string;
+}
+
+/**
+ * ring0: the workspace's only Node process (the workspace user, no capabilities). It asks the
+ * daemon to prepare the root, starts ring1 held until the daemon wrote its maps, has the daemon
+ * mount /proc for ring2 before letting it go on, answers ring2's seccomp notifications, forwards
+ * every signal, gives the inside a grace period on SIGTERM, calls Teardown on every way out, and
+ * exits with the command's status (128+n for a death by signal n).
+ */
+export class Ring0 {
+  private ring1: Stage | undefined;
+  private daemon: DaemonClient | undefined;
+  private lift: LiftServer | undefined;
+  private supervisor: SeccompSupervisor | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  /** ring0's entry -> the command's exec, for the benchmark (tools/bench) */
+  readonly timings: { startedAt: bigint; execAt?: bigint } = { startedAt: process.hrtime.bigint() };
+
+  constructor(
+    private readonly config: KitConfig,
+    private readonly log: Logger,
+  ) {}
+
+  async run(env: Record<string, string>): Promise<number> {
+    let stopForwarding: (() => void) | undefined;
+    try {
+      this.daemon = await DaemonClient.connect(this.config.daemonSocket, this.config.connectTimeoutMs);
+      const prepared = await this.daemon.prepareForUserNS();
+      this.prepareRuntimeDir();
+      this.lift = new LiftServer(this.config.liftSocket, () => this.ring1?.pidfd, this.log);
+      this.lift.listen();
+
+      const ring1 = spawnStage(ringPrograms(this.config, { markPath: prepared.markPath, workspacePath: prepared.workspacePath, env }));
+      this.ring1 = ring1;
+      ring1.ready.catch(() => undefined);
+      stopForwarding = forwardSignals(ring1.pidfd, (signal) => this.onSignal(signal));
+      await this.daemon.writeIdMapping(ring1.pid, false, ID_MAP);
+      await this.daemon.writeIdMapping(ring1.pid, true, ID_MAP);
+      ring1.release();
+
+      const ring2 = ring1.nested!;
+      const { pid: ring2Pid } = await withTimeout(Promise.race([ring2.spawned(), failureOf(ring1.ready)]), RING2_READY_MS, 'ring1 starting ring2');
+      await withTimeout(Promise.race([ring2.waitFor(RING2_GO), failureOf(ring2.ready)]), RING2_READY_MS, 'ring2 pivoting into the workspace root');
+      await this.daemon.mount('proc', '/proc', ring2Pid);
+      ring2.go(RING2_GO);
+      const listener = await withTimeout(ring2.receiveFd(SECCOMP_LISTENER), LISTENER_MS, "ring2 handing over its seccomp listener");
+      this.supervisor = new SeccompSupervisor(listener);
+      void new MountHandler(this.supervisor, this.daemon, this.log, [{ kind: 'proc', target: '/proc' }]).run();
+      await ring2.ready;
+      this.timings.execAt = process.hrtime.bigint();
+      this.writeState({ ring0: process.pid, ring1: ring1.pid, ring2: ring2Pid, liftSocket: this.config.liftSocket });
+      this.log.info({ ring1: ring1.pid, ring2: ring2Pid, command: this.config.command }, 'workspace started');
+
+      const status = await ring1.exited;
+      this.log.info({ status }, 'workspace ended');
+      return exitCodeOf(status);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'workspace failed');
+      process.stderr.write(`workspacekit: ${(err as Error).message}\n`);
+      if (this.ring1) {
+        try {
+          this.ring1.kill('SIGKILL');
+        } catch {
+          // gone already
+        }
+        await this.ring1.exited;
+      }
+      return err instanceof WsError && err.code === WsErrorCode.Unavailable ? 69 : 1;
+    } finally {
+      stopForwarding?.();
+      if (this.graceTimer) clearTimeout(this.graceTimer);
+      this.supervisor?.close();
+      this.lift?.close();
+      await this.teardown();
+      rmSync(this.config.stateFile, { force: true });
+    }
+  }
+
+  /** SIGTERM: pass it on, then SIGKILL once the grace period is over. Other signals pass as is. */
+  private onSignal(signal: NodeJS.Signals): boolean {
+    if (signal !== 'SIGTERM' || !this.ring1) return false;
+    if (!this.graceTimer) {
+      this.log.info({ graceMs: this.config.graceMs }, 'SIGTERM: the workspace has its grace period');
+      this.graceTimer = setTimeout(() => {
+        this.log.warn('grace period over: SIGKILL');
+        try {
+          this.ring1?.kill('SIGKILL');
+        } catch {
+          // ended meanwhile
+        }
+      }, this.config.graceMs);
+    }
+    return false; // forward the TERM itself too
+  }
+
+  private async teardown(): Promise<void> {
+    if (!this.daemon) return;
+    try {
+      await this.daemon.teardown();
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'Teardown failed');
+    } finally {
+      this.daemon.close();
+    }
+  }
+
+  private prepareRuntimeDir(): void {
+    for (const dir of [this.config.runtimeDir, this.config.rootMountPoint, this.config.shareDir]) {
+      mkdirSync(dir, { recursive: true, mode: 0o755 });
+    }
+    chmodSync(this.config.runtimeDir, 0o755);
+  }
+
+  private writeState(state: RuntimeState): void {
+    writeFileSync(this.config.stateFile, JSON.stringify(state) + '\n', { mode: 0o644 });
+  }
+}
+
+/** Rejects when `p` rejects (a stage whose set-up failed); never settles otherwise. */
+function failureOf(p: Promise<unknown>): Promise<never> {
+  return p.then(() => new Promise<never>(() => undefined));
+}

@@ -1,0 +1,139 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, symlinkSync, mkdirSync, chownSync } from 'node:fs';
+import { join } from 'node:path';
+import { startRing0, until, WorkspaceNode } from './support/workspace-node';
+
+/** Every process whose ancestry leads to pid (pid included), with its command name. */
+function processTree(pid: number): { pid: number; comm: string }[] {
+  const out: { pid: number; comm: string }[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const p = queue.shift()!;
+    try {
+      out.push({ pid: p, comm: readFileSync(`/proc/${p}/comm`, 'utf8').trim() });
+      for (const tid of readdirSync(`/proc/${p}/task`)) {
+        queue.push(...readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+      }
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+const alive = (pid: number) => {
+  try {
+    return !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+describe('workspacekit ring0 on a real daemon', () => {
+  const ids = ['kit-a', 'kit-b', 'kit-c', 'kit-d', 'kit-e', 'kit-f', 'kit-g', 'kit-h'];
+  const node = new WorkspaceNode(ids);
+  let next = 0;
+  const take = () => ids[next++]!;
+
+  beforeAll(() => node.start(), 30_000);
+  afterAll(() => node.stop());
+
+  const tornDown = (id: string) => node.registry().find((w) => w.id === id)!.prepared === false;
+
+  it('runs the command as root in its own user and pid namespace, with exactly one Node process', async () => {
+    const id = take();
+    const run = startRing0(node.socket(id), ['sh', '-c', 'id -u; cat /proc/self/uid_map; echo $$; echo ready; sleep 0.5']);
+    await until(() => run.output().includes('ready'), 'the command');
+    const tree = processTree(run.child.pid!);
+    expect(tree.filter((p) => p.comm.startsWith('node') || p.comm === 'MainThread').map((p) => p.pid)).toEqual([run.child.pid]);
+    expect(tree.map((p) => p.comm)).toEqual(expect.arrayContaining(['wskit:ring1', 'sh']));
+    expect(await run.exited).toEqual({ code: 0, signal: null });
+    const lines = run.output().trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+    expect(lines.slice(0, 4)).toEqual(['0', '0 33333 1', '1 100000 65536', '1']);
+    expect(tornDown(id)).toBe(true);
+  });
+
+  it('passes exit code 42 through every ring', async () => {
+    const id = take();
+    const run = startRing0(node.socket(id), ['sh', '-c', 'exit 42']);
+    expect(await run.exited).toEqual({ code: 42, signal: null });
+    expect(tornDown(id)).toBe(true);
+  });
+
+  it('mounts proc through the daemon on request, and refuses to unmount a mask', async () => {
+    const id = take();
+    const run = startRing0(node.socket(id), [
+      'sh',
+      '-c',
+      [
+        'mkdir -p /tmp/p && mount -t proc proc /tmp/p && echo mount=ok || echo mount=failed',
+        'echo pids=$(ls /tmp/p | grep -E "^[0-9]+$" | sort -n | tr "\\n" " ")',
+        'echo kallsyms-bytes=$(cat /tmp/p/kallsyms | wc -c)',
+        'umount /proc/kallsyms; echo umount-mask=$?',
+        'umount /tmp/p/kallsyms 2>&1; echo umount-later-mask=$?',
+        'umount /tmp/p && echo umount-proc=ok',
+        'test -e /tmp/p/self && echo still-there || echo gone',
+      ].join('; '),
+    ]);
+    expect(await run.exited).toEqual({ code: 0, signal: null });
+    const out = run.output();
+    expect(out).toContain('mount=ok');
+    expect(Math.max(...(/pids=([\d ]+)/.exec(out)![1]!.trim().split(' ').map(Number)))).toBeLessThan(20);
+    expect(out).toContain('kallsyms-bytes=0');
+    // EPERM, which util-linux words as "must be superuser"
+    expect(out).toMatch(/umount: \/proc\/kallsyms: must be superuser/);
+    expect(out).toMatch(/umount: \/tmp\/p\/kallsyms: must be superuser/);
+    expect(out).toContain('umount-mask=32');
+    expect(out).toContain('umount-proc=ok');
+    expect(out).toContain('gone');
+  });
+
+  it('SIGTERM reaches a command that traps it, and it exits cleanly', async () => {
+    const id = take();
+    const run = startRing0(node.socket(id), ['sh', '-c', 'trap "echo got-term; sleep 1; exit 0" TERM; echo ready; while :; do sleep 0.1; done']);
+    await until(() => run.output().includes('ready'), 'the command');
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toEqual({ code: 0, signal: null });
+    expect(run.output()).toContain('got-term');
+    expect(tornDown(id)).toBe(true);
+  });
+
+  it('a command that ignores SIGTERM is killed after the grace period', async () => {
+    const id = take();
+    const run = startRing0(node.socket(id), ['sh', '-c', 'trap "" TERM; echo ready; while :; do sleep 0.1; done'], { grace: '1s' });
+    await until(() => run.output().includes('ready'), 'the command');
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toEqual({ code: 137, signal: null });
+    expect(tornDown(id)).toBe(true);
+  });
+
+  it('kill -9 of ring0 leaves no process of the workspace alive, and the daemon tears it down', async () => {
+    const id = take();
+    const run = startRing0(node.socket(id), ['sh', '-c', 'sleep 100 & sleep 100 & echo ready; wait']);
+    await until(() => run.output().includes('ready'), 'the command');
+    const workspace = processTree(run.child.pid!).map((p) => p.pid);
+    expect(workspace.length).toBeGreaterThanOrEqual(5); // ring0, ring1, ring2 (sh), two sleeps
+    run.child.kill('SIGKILL');
+    await run.exited;
+    await until(() => workspace.every((p) => !alive(p)), 'every process of the workspace to end');
+    await until(() => tornDown(id), 'the daemon to tear the workspace down');
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(` ${node.workspaceDir(id)}/mark `);
+  });
+
+  it('an image whose /workspace is a symlink to /etc gets the bind on its own /etc, never the node\'s', async () => {
+    const id = take();
+    const upper = join(node.workspaceDir(id), 'rootfs/root/upper');
+    mkdirSync(upper, { recursive: true });
+    chownSync(upper, 33333, 33333);
+    symlinkSync('/etc', join(upper, 'workspace'));
+    execFileSync('sh', ['-c', `echo from-content > ${node.contentDir(id)}/marker.txt`]);
+    const run = startRing0(node.socket(id), ['sh', '-c', 'cat /etc/marker.txt; echo hacked >> /etc/passwd; touch /usr/bin/wsrun-kit-x; cat /etc/shadow | head -1']);
+    expect(await run.exited).toEqual({ code: 0, signal: null });
+    expect(run.output()).toContain('from-content');
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toMatch(/ \/etc rw/);
+    expect(existsSync('/etc/marker.txt')).toBe(false);
+    expect(readFileSync('/etc/passwd', 'utf8')).not.toContain('hacked');
+    expect(existsSync('/usr/bin/wsrun-kit-x')).toBe(false);
+    expect(run.output()).not.toContain(readFileSync('/etc/shadow', 'utf8').split('\n')[0]);
+  });
+});

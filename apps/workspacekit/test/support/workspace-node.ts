@@ -1,0 +1,123 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const DIST = resolve(__dirname, '../../../../dist/apps');
+export const DAEMON_MAIN = join(DIST, 'ws-daemon/main.js');
+export const KIT_MAIN = join(DIST, 'workspacekit/main.js');
+export const WORKSPACE_UID = 33333;
+
+/**
+ * A node for the tests: the built ws-daemon in its own process, on a temp state dir that already
+ * knows the workspaces the test asks for (written in the daemon's registry format, version 1,
+ * as a node that created them earlier would have left it).
+ */
+export class WorkspaceNode {
+  readonly stateDir = mkdtempSync(join(tmpdir(), 'wsrun-kit-node-'));
+  daemon: ChildProcess | undefined;
+  daemonLog = '';
+
+  constructor(readonly workspaces: string[]) {
+    chmodSync(this.stateDir, 0o755);
+    const records = workspaces.map((id) => ({
+      id,
+      owner: 'test',
+      state: 'ready',
+      createdAt: new Date().toISOString(),
+      idMapping: [
+        { containerId: 0, hostId: 33333, size: 1 },
+        { containerId: 1, hostId: 100000, size: 65536 },
+      ],
+      prepared: false,
+      tornDown: false,
+      idMapWritten: { uid: false, gid: false },
+      procMounts: [],
+    }));
+    writeFileSync(join(this.stateDir, 'registry.json'), JSON.stringify({ version: 1, workspaces: records }));
+    for (const id of workspaces) {
+      const content = this.contentDir(id);
+      mkdirSync(content, { recursive: true });
+      chownSync(content, WORKSPACE_UID, WORKSPACE_UID);
+    }
+  }
+
+  workspaceDir(id: string): string {
+    return join(this.stateDir, 'workspaces', id);
+  }
+
+  contentDir(id: string): string {
+    return join(this.workspaceDir(id), 'content');
+  }
+
+  socket(id: string): string {
+    return join(this.workspaceDir(id), 'daemon', 'daemon.sock');
+  }
+
+  registry(): { id: string; prepared: boolean; tornDown: boolean }[] {
+    return JSON.parse(readFileSync(join(this.stateDir, 'registry.json'), 'utf8')).workspaces;
+  }
+
+  async start(): Promise<void> {
+    this.daemon = spawn(process.execPath, [DAEMON_MAIN, '--state-dir', this.stateDir, '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.daemon.stderr!.setEncoding('utf8').on('data', (d: string) => (this.daemonLog += d));
+    const until = Date.now() + 20_000;
+    while (!this.workspaces.every((id) => existsSync(this.socket(id))) || !this.daemonLog.includes('ws-daemon ready')) {
+      if (this.daemon.exitCode !== null || Date.now() > until) throw new Error(`ws-daemon did not start:\n${this.daemonLog}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.daemon && this.daemon.exitCode === null) {
+      this.daemon.kill('SIGTERM');
+      await new Promise((r) => this.daemon!.once('exit', r));
+    }
+    // anything a failed test left mounted under the state dir
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4])
+      .filter((m): m is string => !!m && m.startsWith(this.stateDir))
+      .sort()
+      .reverse();
+    for (const m of mounts) spawn('umount', ['-l', m]);
+    await new Promise((r) => setTimeout(r, 50));
+    rmSync(this.stateDir, { recursive: true, force: true });
+  }
+}
+
+export interface Ring0Run {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  runtimeDir: string;
+}
+
+/** `workspacekit ring0` as the workspace user, as a container would start it. */
+export function startRing0(socket: string, command: string[], opts: { grace?: string; env?: Record<string, string> } = {}): Ring0Run {
+  const runtimeDir = join(tmpdir(), `wskit-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+  const child = spawn(
+    process.execPath,
+    [KIT_MAIN, 'ring0', '--daemon-socket', socket, '--runtime-dir', runtimeDir, '--grace', opts.grace ?? '20s', '--', ...command],
+    {
+      uid: WORKSPACE_UID,
+      gid: WORKSPACE_UID,
+      cwd: '/',
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', WSRUN_LOG_LEVEL: 'warn', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  return { child, output: () => out, exited, runtimeDir };
+}
+
+export async function until(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

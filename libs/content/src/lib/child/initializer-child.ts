@@ -1,0 +1,101 @@
+import * as fs from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { OVERFLOW_ID, type IdMapper } from '@wsrun/archive';
+import { WsError, WsErrorCode, type Logger } from '@wsrun/common';
+import type { IdMapping } from '@wsrun/native-ns';
+import { closeFd } from '@wsrun/native-ns';
+import { redactSecrets } from '../git/secret-redaction';
+import { DEFAULT_GIT_POLICY, type InitializerProgress } from '../initializers/initializer-context';
+import { initializeWorkspace } from '../initializers/workspace-initializer';
+import { CHILD_FAILED_EXIT, CHILD_FD, type ChildFailure } from '../request/child-protocol';
+import { decodeChildRequest, secretsOf, type ChildRequest } from '../request/child-request';
+
+/**
+ * `content-init run-initializer`: the sandboxed child. It runs as root of the workspace's user
+ * namespace (host uid 33333), so files it creates belong to the workspace's root, and archive
+ * owners are workspace ids that the kernel maps. Reads its request from CHILD_FD.request, reports
+ * on CHILD_FD.metrics / CHILD_FD.failure, and returns the exit code (0, or CHILD_FAILED_EXIT).
+ * Anything it could not catch is a crash by design.
+ */
+export async function runInitializerChild(logger: Logger): Promise<number> {
+  let secrets: string[] = [];
+  const abort = new AbortController();
+  // the parent cancels with SIGKILL; a TERM (an operator) still gets a clean failure message
+  process.once('SIGTERM', () => abort.abort());
+  try {
+    const request = readRequest();
+    secrets = secretsOf(request.initializer);
+    const outcome = await runRequest(request, logger, abort.signal);
+    fs.writeSync(CHILD_FD.metrics, JSON.stringify(outcome));
+    closeFd(CHILD_FD.metrics);
+    return 0;
+  } catch (err) {
+    const failure: ChildFailure = {
+      code: err instanceof WsError ? err.code : WsErrorCode.Internal,
+      message: redactSecrets(err instanceof Error ? err.message : String(err), secrets),
+    };
+    logger.error({ code: failure.code, err: failure.message }, 'initializer failed');
+    fs.writeSync(CHILD_FD.failure, JSON.stringify(failure));
+    closeFd(CHILD_FD.failure);
+    return CHILD_FAILED_EXIT;
+  }
+}
+
+function readRequest(): ChildRequest {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(CHILD_FD.request);
+    closeFd(CHILD_FD.request);
+  } catch (err) {
+    throw new WsError(WsErrorCode.InvalidArgument, `run-initializer: cannot read the request from fd ${CHILD_FD.request} (it is started by content-init, not by hand): ${(err as Error).message}`);
+  }
+  return decodeChildRequest(bytes);
+}
+
+async function runRequest(request: ChildRequest, logger: Logger, signal: AbortSignal) {
+  const rootFd = fs.openSync(request.destination, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  const tmpDir = mkdtempSync(join('/tmp', 'content-init-'));
+  try {
+    return await initializeWorkspace(
+      {
+        root: { path: request.destination, fd: rootFd },
+        remoteContent: request.remoteContent,
+        mapId: namespaceIdMapper(request.idMapping),
+        tmpDir,
+        git: { ...DEFAULT_GIT_POLICY, ...request.git },
+        download: request.download ?? {},
+        signal,
+        onProgress: (p) => reportProgress(p),
+        logger,
+      },
+      request.initializer,
+    );
+  } finally {
+    rmSync(tmpDir, { recursive: true, force: true });
+    fs.closeSync(rootFd);
+  }
+}
+
+/**
+ * Inside the user namespace, archive ids (workspace ids) are what we chown to: the kernel maps
+ * them. An id the mapping does not cover becomes the overflow id, as the kernel shows it.
+ */
+export function namespaceIdMapper(mapping: readonly IdMapping[]): IdMapper {
+  const mapped = (id: number): number => (mapping.some((r) => id >= r.containerId && id < r.containerId + r.size) ? id : OVERFLOW_ID);
+  return { uid: mapped, gid: mapped };
+}
+
+let lastProgress = 0;
+
+/** One JSON line per report, at most every 200 ms unless the phase changes. */
+function reportProgress(p: InitializerProgress): void {
+  const now = Date.now();
+  if (p.bytes !== undefined && p.phase === 'restore' && now - lastProgress < 200) return;
+  lastProgress = now;
+  try {
+    fs.writeSync(CHILD_FD.progress, JSON.stringify(p) + '\n');
+  } catch {
+    // nobody listens: progress is optional
+  }
+}

@@ -1,0 +1,75 @@
+import * as fs from 'node:fs';
+import { WsError, WsErrorCode } from '@wsrun/common';
+import { closeFd, mkdirAt, openAt } from '@wsrun/native-ns';
+import { errnoOf } from './errno';
+
+/**
+ * Locations inside a workspace (a checkout location, a download's file path) arrive as strings
+ * from the platform. They are split into plain components here, and opened on disk only through
+ * directory fds with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, so neither ".." nor a symlink that a
+ * snapshot or a repository planted can lead outside the workspace.
+ */
+
+export const O_PATH = 0o10000000;
+const { O_DIRECTORY, O_RDONLY } = fs.constants;
+
+/**
+ * The components of a workspace-relative location ("" and "." are the root itself). Throws
+ * WsError(INVALID_ARGUMENT) naming `setting` for an absolute path, "..", a NUL byte or a
+ * component longer than 255 bytes.
+ */
+export function relativeParts(setting: string, location: string): string[] {
+  if (location.includes('\0')) throw new WsError(WsErrorCode.InvalidArgument, `${setting}: the path contains a NUL byte`);
+  if (location.startsWith('/')) throw new WsError(WsErrorCode.InvalidArgument, `${setting}: ${JSON.stringify(location)} must be relative to the workspace`);
+  const parts = location.split('/').filter((p) => p !== '' && p !== '.');
+  for (const p of parts) {
+    if (p === '..') throw new WsError(WsErrorCode.InvalidArgument, `${setting}: ${JSON.stringify(location)} leaves the workspace ("..")`);
+    if (Buffer.byteLength(p) > 255) throw new WsError(WsErrorCode.InvalidArgument, `${setting}: a component of ${JSON.stringify(location)} is longer than 255 bytes`);
+  }
+  return parts;
+}
+
+/** Joins already validated parts onto a directory path. */
+export function joinInside(dir: string, parts: readonly string[]): string {
+  return parts.length === 0 ? dir : `${dir.replace(/\/+$/, '')}/${parts.join('/')}`;
+}
+
+/** openat2 beneath dirFd without following any symlink; ELOOP for a symlink on the way, EXDEV for an escape. */
+export function openBeneath(dirFd: number, path: string, flags: number, mode = 0): number {
+  return openAt(dirFd, path, flags, { mode: flags & fs.constants.O_CREAT ? mode : 0, resolve: 'beneathNoSymlinks' });
+}
+
+/**
+ * Opens the directory rootFd/parts (O_RDONLY), creating missing components with `mode`, never
+ * through a symlink. Returns an fd the caller closes. Throws WsError(FAILED_PRECONDITION) when
+ * a component is a symlink or not a directory.
+ */
+export function openOrCreateDirInside(rootFd: number, parts: readonly string[], mode = 0o755): number {
+  let fd = openBeneath(rootFd, '', O_RDONLY | O_DIRECTORY);
+  try {
+    for (const name of parts) {
+      let next: number;
+      try {
+        next = openBeneath(fd, name, O_RDONLY | O_DIRECTORY);
+      } catch (err) {
+        if (errnoOf(err) !== 'ENOENT') throw err;
+        try {
+          mkdirAt(fd, name, mode);
+        } catch (mkErr) {
+          if (errnoOf(mkErr) !== 'EEXIST') throw mkErr;
+        }
+        next = openBeneath(fd, name, O_RDONLY | O_DIRECTORY);
+      }
+      closeFd(fd);
+      fd = next;
+    }
+    return fd;
+  } catch (err) {
+    closeFd(fd);
+    const code = errnoOf(err);
+    const where = JSON.stringify(parts.join('/'));
+    if (code === 'ELOOP') throw new WsError(WsErrorCode.FailedPrecondition, `${where}: a component is a symlink`, { cause: err });
+    if (code === 'ENOTDIR') throw new WsError(WsErrorCode.FailedPrecondition, `${where}: a component is not a directory`, { cause: err });
+    throw WsError.wrap(`opening ${where} in the workspace`, err);
+  }
+}

@@ -1,0 +1,7 @@
+#pragma once
+
+#include <napi.h>
+
+namespace nsb {
+void InitListener(Napi::Env env, Napi::Object exports);
+}
