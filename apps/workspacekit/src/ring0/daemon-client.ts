@@ -1,7 +1,6 @@
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { WsError, WsErrorCode } from '@wsrun/common';
-import { callUnary, createClient, health, inWorkspace } from '@wsrun/proto';
-import { makeGenericClientConstructor } from '@grpc/grpc-js';
+import { callUnary, createClient, inWorkspace } from '@wsrun/proto';
 
 /** A refusal or failure of the daemon, with the errno it reported (to answer a syscall with). */
 export class DaemonCallError extends WsError {
@@ -27,8 +26,6 @@ const GRPC_TO_WS: Record<number, WsErrorCode> = {
   14: WsErrorCode.Unavailable,
 };
 
-const HealthClient = makeGenericClientConstructor(health.HealthService, 'Health') as unknown as new (...args: never[]) => health.HealthClient;
-
 /** ring0's client of the daemon's InWorkspaceService on the workspace socket. */
 export class DaemonClient {
   private readonly client: inWorkspace.InWorkspaceServiceClient;
@@ -38,29 +35,23 @@ export class DaemonClient {
   }
 
   /**
-   * Connects, retrying until the daemon's health service reports SERVING on the socket or the
-   * deadline passes (the daemon may still be starting, or the socket not yet mounted).
+   * A client whose first call waits (gRPC wait-for-ready) until the socket accepts a connection,
+   * up to the deadline: the daemon may still be starting, or the socket not mounted yet.
    */
-  static async connect(socket: string, timeoutMs: number): Promise<DaemonClient> {
-    const until = Date.now() + timeoutMs;
-    const healthClient = createClient(HealthClient as never, socket) as unknown as health.HealthClient;
-    let last = 'no attempt';
+  static open(socket: string): DaemonClient {
+    return new DaemonClient(socket);
+  }
+
+  /** Prepares the workspace's root; the first call, so it waits for the daemon up to timeoutMs. */
+  async prepareForUserNSWhenReady(timeoutMs: number): Promise<inWorkspace.PrepareForUserNSResponse> {
     try {
-      for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
-        try {
-          const r = await callUnary(healthClient.check.bind(healthClient) as never, { service: '' }, Math.max(200, Math.min(2000, until - Date.now())));
-          if ((r as health.HealthCheckResponse).status === health.HealthCheckResponse_ServingStatus.SERVING) return new DaemonClient(socket);
-          last = `daemon not serving yet (status ${(r as health.HealthCheckResponse).status})`;
-        } catch (err) {
-          last = (err as ServiceError).details ?? (err as Error).message;
-        }
-        if (Date.now() + delay > until) break;
-        await new Promise((r) => setTimeout(r, delay));
+      return await this.call(this.client.prepareForUserNs, {}, 'PrepareForUserNS', timeoutMs, true);
+    } catch (err) {
+      if (err instanceof DaemonCallError && (err.grpcCode === 4 || err.grpcCode === 14)) {
+        throw new WsError(WsErrorCode.Unavailable, `the daemon socket ${this.socket} did not answer within ${(timeoutMs / 1000).toFixed(1)} s: ${err.message}`);
       }
-    } finally {
-      healthClient.close();
+      throw err;
     }
-    throw new WsError(WsErrorCode.Unavailable, `the daemon socket ${socket} did not answer within ${Math.round(timeoutMs / 1000)} s: ${last}`);
   }
 
   close(): void {
@@ -87,9 +78,9 @@ export class DaemonClient {
     return this.call(this.client.teardown, {}, 'Teardown');
   }
 
-  private async call<Req, Res>(method: (...args: never[]) => unknown, request: Req, name: string, timeoutMs = 30_000): Promise<Res> {
+  private async call<Req, Res>(method: (...args: never[]) => unknown, request: Req, name: string, timeoutMs = 30_000, waitForReady = false): Promise<Res> {
     try {
-      return await callUnary(method.bind(this.client) as never, request, timeoutMs);
+      return await callUnary(method.bind(this.client) as never, request, timeoutMs, { waitForReady });
     } catch (err) {
       const e = err as ServiceError;
       const errno = e.metadata instanceof Metadata ? (e.metadata.get('wsrun-errno')[0] as string | undefined) : undefined;

@@ -39,7 +39,10 @@ export class Ring0 {
   private supervisor: SeccompSupervisor | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   /** ring0's entry -> the command's exec, for the benchmark (tools/bench) */
-  readonly timings: { startedAt: bigint; execAt?: bigint } = { startedAt: process.hrtime.bigint() };
+  readonly timings: { startedAt: bigint; execAt?: bigint; marks: [string, bigint][] } = { startedAt: process.hrtime.bigint(), marks: [] };
+  private mark(label: string): void {
+    this.timings.marks.push([label, process.hrtime.bigint()]);
+  }
 
   constructor(
     private readonly config: KitConfig,
@@ -49,8 +52,9 @@ export class Ring0 {
   async run(env: Record<string, string>): Promise<number> {
     let stopForwarding: (() => void) | undefined;
     try {
-      this.daemon = await DaemonClient.connect(this.config.daemonSocket, this.config.connectTimeoutMs);
-      const prepared = await this.daemon.prepareForUserNS();
+      this.daemon = DaemonClient.open(this.config.daemonSocket);
+      const prepared = await this.daemon.prepareForUserNSWhenReady(this.config.connectTimeoutMs);
+      this.mark('prepared');
       this.prepareRuntimeDir();
       this.lift = new LiftServer(this.config.liftSocket, () => this.ring1?.pidfd, this.log);
       this.lift.listen();
@@ -59,20 +63,24 @@ export class Ring0 {
       this.ring1 = ring1;
       ring1.ready.catch(() => undefined);
       stopForwarding = forwardSignals(ring1.pidfd, (signal) => this.onSignal(signal));
-      await this.daemon.writeIdMapping(ring1.pid, false, ID_MAP);
-      await this.daemon.writeIdMapping(ring1.pid, true, ID_MAP);
+      await Promise.all([this.daemon.writeIdMapping(ring1.pid, false, ID_MAP), this.daemon.writeIdMapping(ring1.pid, true, ID_MAP)]);
       ring1.release();
+      this.mark('mapped');
 
       const ring2 = ring1.nested!;
       const { pid: ring2Pid } = await withTimeout(Promise.race([ring2.spawned(), failureOf(ring1.ready)]), RING2_READY_MS, 'ring1 starting ring2');
       await withTimeout(Promise.race([ring2.waitFor(RING2_GO), failureOf(ring2.ready)]), RING2_READY_MS, 'ring2 pivoting into the workspace root');
+      this.mark('ring2 waiting');
       await this.daemon.mount('proc', '/proc', ring2Pid);
+      this.mark('proc mounted');
       ring2.go(RING2_GO);
       const listener = await withTimeout(ring2.receiveFd(SECCOMP_LISTENER), LISTENER_MS, "ring2 handing over its seccomp listener");
       this.supervisor = new SeccompSupervisor(listener);
+      this.mark('listener');
       void new MountHandler(this.supervisor, this.daemon, this.log, [{ kind: 'proc', target: '/proc' }]).run();
       await ring2.ready;
       this.timings.execAt = process.hrtime.bigint();
+      this.reportTimings();
       this.writeState({ ring0: process.pid, ring1: ring1.pid, ring2: ring2Pid, liftSocket: this.config.liftSocket });
       this.log.info({ ring1: ring1.pid, ring2: ring2Pid, command: this.config.command }, 'workspace started');
 
@@ -127,6 +135,15 @@ export class Ring0 {
     } finally {
       this.daemon.close();
     }
+  }
+
+  /** WORKSPACEKIT_TIMINGS=<file>: the rings' own start-up time, for tools/bench (Node's boot excluded). */
+  private reportTimings(): void {
+    const file = process.env['WORKSPACEKIT_TIMINGS'];
+    if (!file || this.timings.execAt === undefined) return;
+    const ringsMs = Number(this.timings.execAt - this.timings.startedAt) / 1e6;
+    const marks = Object.fromEntries(this.timings.marks.map(([l, t]) => [l, Number(t - this.timings.startedAt) / 1e6]));
+    writeFileSync(file, JSON.stringify({ ringsMs, uptimeMs: process.uptime() * 1000, marks }) + '\n');
   }
 
   private prepareRuntimeDir(): void {

@@ -1,4 +1,4 @@
-import { closeFd, openPath, spawnStage, writeIdMap, type IdMapping } from '@wsrun/native-ns';
+import { openPath, spawnStage, writeIdMap, type IdMapping } from '@wsrun/native-ns';
 
 /**
  * A user namespace fd with a given id map, for idmapped mounts (MOUNT_ATTR_IDMAP takes the
@@ -15,15 +15,5 @@ export async function openMappedUserNamespace(mapping: IdMapping[]): Promise<num
   } finally {
     holder.abort();
     await holder.exited;
-  }
-}
-
-/** Runs fn with a mapped user namespace fd, closing it afterwards. */
-export async function withMappedUserNamespace<T>(mapping: IdMapping[], fn: (usernsFd: number) => T | Promise<T>): Promise<T> {
-  const fd = await openMappedUserNamespace(mapping);
-  try {
-    return await fn(fd);
-  } finally {
-    closeFd(fd);
   }
 }

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { WsError, WsErrorCode } from '@wsrun/common';
 import { attachTree, cloneTree, closeFd, createFs, openPath, setMountAttr, umount, type IdMapping } from '@wsrun/native-ns';
 import { chownSync, mkdirSync } from 'node:fs';
@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DaemonConfig } from '../config/daemon-config';
 import { WorkspaceLayout } from '../registry/workspace';
 import { BaseImage } from './base-image';
-import { withMappedUserNamespace } from './mapped-user-namespace';
+import { openMappedUserNamespace } from './mapped-user-namespace';
 import { isMountPoint } from './mount-table';
 
 export type RootShiftKind = 'idmapped' | 'bind';
@@ -23,7 +23,10 @@ const O_PATH = 0o10000000;
  * rings as slaves.
  */
 @Injectable()
-export class RootFilesystem {
+export class RootFilesystem implements OnApplicationShutdown {
+  /** user namespaces carrying a mapping, by mapping: every workspace of a node shares one */
+  private readonly mappedNamespaces = new Map<string, Promise<number>>();
+
   constructor(
     private readonly config: DaemonConfig,
     private readonly image: BaseImage,
@@ -39,7 +42,8 @@ export class RootFilesystem {
       for (const part of ['upper', 'work']) this.ownedDir(join(layout.rootfsLayers, l.name, part));
     }
     mkdirSync(layout.mark, { recursive: true, mode: 0o755 });
-    return withMappedUserNamespace(mapping, (usernsFd) => {
+    const usernsFd = await this.mappedNamespace(mapping);
+    {
       let result: RootShiftKind = shift === 'bind' ? 'bind' : 'idmapped';
       try {
         for (const l of layers) {
@@ -92,7 +96,24 @@ export class RootFilesystem {
         throw WsError.wrap(`mounting the root filesystem of ${layout.dir}`, err, WsErrorCode.Internal);
       }
       return result;
-    });
+    }
+  }
+
+  /** A user namespace fd with the mapping, made once and kept (an fd keeps it alive). */
+  private mappedNamespace(mapping: IdMapping[]): Promise<number> {
+    const key = JSON.stringify(mapping);
+    let fd = this.mappedNamespaces.get(key);
+    if (!fd) {
+      fd = openMappedUserNamespace(mapping);
+      fd.catch(() => this.mappedNamespaces.delete(key));
+      this.mappedNamespaces.set(key, fd);
+    }
+    return fd;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    for (const fd of this.mappedNamespaces.values()) closeFd(await fd);
+    this.mappedNamespaces.clear();
   }
 
   /** Unmounts the mark with everything below it. Safe when nothing is mounted. */

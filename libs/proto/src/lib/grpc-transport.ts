@@ -41,14 +41,18 @@ export function createClient<C extends Client>(ctor: ClientConstructor<C>, addre
 type UnaryMethod<Req, Res> = (
   request: Req,
   metadata: Metadata,
-  options: { deadline: Date },
+  options: { deadline: Date; waitForReady?: boolean },
   callback: (error: ServiceError | null, response: Res) => void,
 ) => unknown;
 
-/** Calls a unary method with a deadline and returns a promise. Errors are grpc ServiceErrors. */
-export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, timeoutMs = 30_000): Promise<Res> {
+/**
+ * Calls a unary method with a deadline and returns a promise. Errors are grpc ServiceErrors.
+ * With waitForReady the call waits for the channel to connect (until the deadline) instead of
+ * failing at once when the server is not there yet.
+ */
+export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, timeoutMs = 30_000, opts: { waitForReady?: boolean } = {}): Promise<Res> {
   return new Promise((resolve, reject) => {
-    method(request, new Metadata(), { deadline: new Date(Date.now() + timeoutMs) }, (error, response) =>
+    method(request, new Metadata(), { deadline: new Date(Date.now() + timeoutMs), waitForReady: opts.waitForReady ?? false }, (error, response) =>
       error ? reject(error) : resolve(response),
     );
   });

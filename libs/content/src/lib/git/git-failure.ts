@@ -46,7 +46,7 @@ export class GitCommandError extends WsError {
     readonly stderrTail: string,
     exit: string,
   ) {
-    super(kind.code, `git ${command}: ${kind.reason ? `${kind.reason} (${lastLine(stderrTail) || exit})` : lastLine(stderrTail) || exit}`);
+    super(kind.code, `git ${command}: ${kind.reason ? `${kind.reason} (${summary(stderrTail) || exit})` : summary(stderrTail) || exit}`);
   }
 
   get transient(): boolean {
@@ -54,12 +54,13 @@ export class GitCommandError extends WsError {
   }
 }
 
-/** The last meaningful line git printed (fatal:/error: lines win). */
-function lastLine(text: string): string {
+/** What git said went wrong: its first and last fatal:/error: lines (the first is the cause), else its last line. */
+function summary(text: string): string {
   const lines = text
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean);
-  const fatal = [...lines].reverse().find((l) => /^(fatal|error):/.test(l));
-  return fatal ?? lines[lines.length - 1] ?? '';
+  const fatal = lines.filter((l) => /^(fatal|error):/.test(l));
+  if (fatal.length === 0) return lines[lines.length - 1] ?? '';
+  return fatal.length === 1 ? fatal[0] : `${fatal[0]}; ${fatal[fatal.length - 1]}`;
 }

@@ -17,6 +17,12 @@ export interface GitRunnerSettings {
   credentialSocket?: string;
   /** allow file:// and local paths, also for submodules (only when the remote itself is local) */
   allowFileProtocol?: boolean;
+  /**
+   * a global config file (default none). For a local remote it allows `safe.directory`: the
+   * repository (a read-only mirror the operator made visible) belongs to another uid and git
+   * would refuse it as "dubious"; the upload-pack of a local clone does not see `-c` options.
+   */
+  globalConfig?: string;
   /** values to blank out of every message */
   secrets?: string[];
   signal?: AbortSignal;
@@ -43,7 +49,7 @@ export class GitRunner {
   }
 
   /** The `-c` options every command starts with. */
-  globalConfig(): string[] {
+  hardeningOptions(): string[] {
     const c = [
       'core.hooksPath=/dev/null',
       'core.fsmonitor=false',
@@ -64,7 +70,7 @@ export class GitRunner {
       LC_ALL: 'C',
       GIT_TERMINAL_PROMPT: '0',
       GIT_CONFIG_NOSYSTEM: '1',
-      GIT_CONFIG_GLOBAL: '/dev/null',
+      GIT_CONFIG_GLOBAL: this.settings.globalConfig ?? '/dev/null',
       GIT_ASKPASS: '',
       SSH_ASKPASS: '',
       GIT_SSH_COMMAND: 'ssh -o BatchMode=yes',
@@ -85,7 +91,7 @@ export class GitRunner {
     const what = opts.what ?? args.find((a) => !a.startsWith('-')) ?? 'git';
     if (signal?.aborted) return Promise.reject(new WsError(WsErrorCode.Cancelled, `git ${what}: cancelled`));
     return new Promise<GitResult>((resolve, reject) => {
-      const child = spawn('git', [...this.globalConfig(), ...args], {
+      const child = spawn('git', [...this.hardeningOptions(), ...args], {
         cwd: opts.cwd,
         env: this.env(),
         stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WsError, WsErrorCode, type Logger } from '@wsrun/common';
@@ -32,8 +32,14 @@ export class GitSession {
     const credentials = await resolveGitCredentials(spec.config, env.signal);
     const secrets = credentials?.password ? [credentials.password] : [];
     const cache = credentials ? new CredentialCache(env.tmpDir) : undefined;
+    let globalConfig: string | undefined;
+    if (target.local) {
+      globalConfig = join(home, 'local-remote.gitconfig');
+      writeFileSync(globalConfig, '[safe]\n\tdirectory = *\n', { mode: 0o600 });
+    }
     const git = new GitRunner({
       home,
+      ...(globalConfig ? { globalConfig } : {}),
       ...(cache ? { credentialSocket: cache.socket } : {}),
       allowFileProtocol: target.local,
       secrets,
