@@ -38,6 +38,8 @@ export class Ring0 {
   private lift: LiftServer | undefined;
   private supervisor: SeccompSupervisor | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
+  /** PrepareForUserNS succeeded: from here on every way out calls Teardown */
+  private prepared = false;
   /** ring0's entry -> the command's exec, for the benchmark (tools/bench) */
   readonly timings: { startedAt: bigint; execAt?: bigint; marks: [string, bigint][] } = { startedAt: process.hrtime.bigint(), marks: [] };
   private mark(label: string): void {
@@ -54,6 +56,7 @@ export class Ring0 {
     try {
       this.daemon = DaemonClient.open(this.config.daemonSocket);
       const prepared = await this.daemon.prepareForUserNSWhenReady(this.config.connectTimeoutMs);
+      this.prepared = true;
       this.mark('prepared');
       this.prepareRuntimeDir();
       this.lift = new LiftServer(this.config.liftSocket, () => this.ring1?.pidfd, this.log);
@@ -129,7 +132,7 @@ export class Ring0 {
   private async teardown(): Promise<void> {
     if (!this.daemon) return;
     try {
-      await this.daemon.teardown();
+      if (this.prepared) await this.daemon.teardown();
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'Teardown failed');
     } finally {
