@@ -1,12 +1,36 @@
-import { Command } from 'commander';
+import { createLogger, WsError, WsErrorCode } from '@wsrun/common';
+import { runInitializerChild, runSandboxLauncher } from '@wsrun/content';
+import { parseCommandLine } from './cli';
+import { runInitCommand } from './commands/init.command';
+import { ContentInitConfig } from './config/content-init-config';
 
-// content-init: the content queue worker and the sandboxed initializer child.
-const program = new Command('content-init').description('Fills workspace folders: the queue worker and the sandboxed initializer.');
-program
-  .command('run-initializer')
-  .description('the sandboxed child: reads its request from an inherited fd and fills /dst')
-  .action(() => {
-    process.stderr.write('content-init run-initializer: not built yet\n');
-    process.exit(1);
-  });
-program.parse(process.argv);
+// content-init: fills workspace folders. `init` runs an initializer in the sandbox on a folder;
+// `run-initializer` is the sandboxed child itself; `sandbox-launcher` is its internal helper.
+// The queue worker (BullMQ) arrives with its own issue and calls the same @wsrun/content core.
+async function main(): Promise<number> {
+  const parsed = parseCommandLine(process.argv);
+  switch (parsed.command) {
+    case 'run-initializer':
+      return runInitializerChild(createLogger('content-init'));
+    case 'sandbox-launcher':
+      return runSandboxLauncher();
+    case 'init': {
+      const config = ContentInitConfig.from(parsed.config);
+      // the sandboxed child logs at the operator's level
+      process.env['WSRUN_LOG_LEVEL'] = config.logLevel;
+      // the bundle's own folder: main.js and native/ are bound into the sandbox from here
+      const outcome = await runInitCommand(parsed.input, config, __dirname);
+      process.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`);
+      return 0;
+    }
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const message = err instanceof WsError ? `${err.code}: ${err.message}` : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    process.stderr.write(`content-init: ${message}\n`);
+    process.exit(err instanceof WsError && err.code === WsErrorCode.InvalidArgument ? 2 : 1);
+  },
+);

@@ -1,7 +1,10 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { DaemonConfig } from './config/daemon-config';
 import { DaemonLogger } from './daemon-logger';
+import { WorkspaceContentService } from './content/workspace-content.service';
 import { PlatformServer } from './grpc/platform-server';
+import { ContentQueue } from './queue/content-queue.service';
+import { DaemonStorage } from './storage/daemon-storage.service';
 import { InWorkspaceService } from './in-workspace/in-workspace.service';
 import { WorkspaceSockets } from './in-workspace/workspace-sockets.service';
 import { BaseImage } from './mounts/base-image';
@@ -24,9 +27,12 @@ export class AppModule {
         RootFilesystem,
         InWorkspaceService,
         WorkspaceSockets,
+        DaemonStorage,
+        ContentQueue,
+        WorkspaceContentService,
         PlatformServer,
       ],
-      exports: [WorkspaceRegistry, WorkspaceSockets, InWorkspaceService, PlatformServer],
+      exports: [WorkspaceRegistry, WorkspaceSockets, InWorkspaceService, PlatformServer, ContentQueue, DaemonStorage, WorkspaceContentService],
     };
   }
 }

@@ -6,17 +6,25 @@ import { DaemonConfig } from './config/daemon-config';
 import { DaemonLogger } from './daemon-logger';
 import { PlatformServer } from './grpc/platform-server';
 import { WorkspaceSockets } from './in-workspace/workspace-sockets.service';
+import { WorkspaceContentService } from './content/workspace-content.service';
+import { ContentQueue } from './queue/content-queue.service';
+import { DaemonStorage } from './storage/daemon-storage.service';
 
 export interface RunningDaemon {
   app: INestApplicationContext;
   address: string;
+  /** where content workers reach the node's Redis */
+  redisUrl: string;
   stop(): Promise<void>;
 }
 
 /** Boots the daemon: registry from disk, every workspace socket served again, platform endpoint up. */
 export async function startDaemon(config: DaemonConfig, logger = new DaemonLogger()): Promise<RunningDaemon> {
   const app = await NestFactory.createApplicationContext(AppModule.forConfig(config, logger), { logger: false, abortOnError: false });
+  await app.get(DaemonStorage).start();
+  await app.get(ContentQueue).start();
   await app.get(WorkspaceSockets).serveAll();
+  await app.get(WorkspaceContentService).resume();
   const address = await app.get(PlatformServer).listen();
-  return { app, address, stop: () => app.close() };
+  return { app, address, redisUrl: app.get(ContentQueue).redisUrl, stop: () => app.close() };
 }

@@ -10,7 +10,7 @@ import { GitHttpServer } from './support/git-http-server';
 import { gitConfig, gitInitializer } from './support/git-spec';
 import { tempDir } from './support/temp-dirs';
 
-const { REMOTE_HEAD, REMOTE_COMMIT, REMOTE_BRANCH, LOCAL_BRANCH } = initializer.CloneTargetMode;
+const { REMOTE_COMMIT, REMOTE_BRANCH, LOCAL_BRANCH } = initializer.CloneTargetMode;
 const { BASIC_AUTH, BASIC_AUTH_OTS } = initializer.GitAuthMethod;
 
 /**

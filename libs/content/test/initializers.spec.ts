@@ -229,7 +229,7 @@ describe('initializers', () => {
         download(
           [
             { url: a.url, digest: `sha256:${a.sha256}`, filePath: 'a.txt' },
-            { url: b.url, digest: `sha256:${b.sha256!.toUpperCase()}`, filePath: 'deep/dir/b.bin' },
+            { url: b.url, digest: `sha256:${(b.sha256 ?? '').toUpperCase()}`, filePath: 'deep/dir/b.bin' },
           ],
           'tools',
         ),

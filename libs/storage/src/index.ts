@@ -9,3 +9,4 @@ export * from './lib/bandwidth-throttle';
 export * from './lib/local-storage-server';
 export * from './lib/sigv4-presign';
 export * from './lib/s3-object-storage';
+export * from './lib/storage-settings';

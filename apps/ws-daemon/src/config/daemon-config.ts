@@ -1,9 +1,15 @@
 import { invalid, parseAbsolutePath, parseDurationMs, parseInteger } from '@wsrun/common';
+import { parseStorageSettings, type StorageSettings, type StorageSettingsInput } from '@wsrun/storage';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 
 /** Settings as they arrive from flags or environment variables. */
-export interface DaemonConfigInput {
+export interface DaemonConfigInput extends StorageSettingsInput {
   stateDir?: string;
+  node?: string;
+  redisUrl?: string;
+  storageListen?: string;
+  storageSecret?: string;
   listen?: string;
   rootUid?: string;
   subuidStart?: string;
@@ -32,6 +38,15 @@ export class DaemonConfig {
     readonly idMapRateLimit: number,
     /** ... within this window */
     readonly idMapRateWindowMs: number,
+    /** this node's name: its content queues are content-<node> and backup-<node> */
+    readonly node: string,
+    /** an external Redis; undefined = a private redis-server on a socket in the state dir */
+    readonly redisUrl: string | undefined,
+    readonly storage: StorageSettings,
+    /** local storage: where its signed-URL HTTP endpoint listens (host:port, port 0 = any) */
+    readonly storageListen: { host: string; port: number },
+    /** local storage: the URL-signing secret (a secret: never logged); undefined = one kept in the state dir */
+    readonly storageSecret: string | undefined,
   ) {}
 
   static from(input: DaemonConfigInput): DaemonConfig {
@@ -49,7 +64,14 @@ export class DaemonConfig {
     }
     const idMapRateLimit = parseInteger('--id-map-rate-limit', input.idMapRateLimit, { min: 1, default: 4 });
     const idMapRateWindowMs = parseDurationMs('--id-map-rate-window', input.idMapRateWindow, 10_000);
-    return new DaemonConfig(stateDir, listen, rootUid, subuidStart, subuidSize, idMapRateLimit, idMapRateWindowMs);
+    const node = input.node ?? hostname();
+    if (!/^[a-z0-9][a-z0-9.-]{0,62}$/i.test(node)) throw invalid('--node', `"${node}" is not a valid node name`);
+    const storage = parseStorageSettings(input, join(stateDir, 'storage'));
+    const listenMatch = /^([\w.-]+):(\d{1,5})$/.exec(input.storageListen ?? '127.0.0.1:0');
+    if (!listenMatch) throw invalid('--storage-listen', `"${input.storageListen}" is not host:port`);
+    const storageListen = { host: listenMatch[1]!, port: parseInteger('--storage-listen', listenMatch[2], { min: 0, max: 65535 }) };
+    if (input.storageSecret !== undefined && input.storageSecret.length < 16) throw invalid('--storage-secret', 'at least 16 characters');
+    return new DaemonConfig(stateDir, listen, rootUid, subuidStart, subuidSize, idMapRateLimit, idMapRateWindowMs, node, input.redisUrl || undefined, storage, storageListen, input.storageSecret);
   }
 
   get workspacesDir(): string {
@@ -58,6 +80,10 @@ export class DaemonConfig {
 
   get registryFile(): string {
     return join(this.stateDir, 'registry.json');
+  }
+
+  get redisDir(): string {
+    return join(this.stateDir, 'redis');
   }
 
   get imagesDir(): string {

@@ -1,11 +1,14 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { Logger } from '@wsrun/common';
-import { bindUnix, HealthStatusBoard, ServingStatus, shutdownServer } from '@wsrun/proto';
+import { bindUnix, HealthStatusBoard, ServingStatus, shutdownServer, workspaceContent } from '@wsrun/proto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DaemonConfig } from '../config/daemon-config';
 import { DaemonLogger } from '../daemon-logger';
+import { workspaceContentController } from '../content/workspace-content.grpc-controller';
+import { WorkspaceContentService } from '../content/workspace-content.service';
+import { unaryHandlers } from './unary-handler';
 
 /**
  * The platform's gRPC endpoint (a unix socket in the state dir by default, or host:port), with
@@ -19,10 +22,12 @@ export class PlatformServer implements OnApplicationShutdown {
 
   constructor(
     private readonly config: DaemonConfig,
+    content: WorkspaceContentService,
     logger: DaemonLogger,
   ) {
     this.log = logger.child({ component: 'platform-server' });
     this.health.addToServer(this.server);
+    this.server.addService(workspaceContent.WorkspaceContentServiceService, unaryHandlers('WorkspaceContentService', workspaceContentController(content), this.log));
   }
 
   async listen(): Promise<string> {
@@ -36,6 +41,7 @@ export class PlatformServer implements OnApplicationShutdown {
       );
     }
     this.health.setStatus('', ServingStatus.SERVING);
+    this.health.setStatus('wsrun.daemon.v1.WorkspaceContentService', ServingStatus.SERVING);
     this.log.info({ address }, 'platform gRPC listening');
     return address;
   }

@@ -25,6 +25,17 @@ export interface WorkspaceRecord {
   idMapWritten: { uid: boolean; gid: boolean };
   /** proc/sysfs mounts delivered into the workspace, for UmountProc/UmountSysfs and Teardown */
   procMounts: { kind: 'proc' | 'sysfs'; target: string; pid: number }[];
+  /** the content initialization (InitWorkspace / WaitForInit) */
+  init?: InitOutcome;
+  /** "object@bucket" of the last committed backup */
+  lastBackup?: string;
+}
+
+export interface InitOutcome {
+  status: 'running' | 'done' | 'failed';
+  source?: string;
+  metrics?: { type: string; durationMs: number; sizeBytes: number }[];
+  error?: string;
 }
 
 /** Folder layout of one workspace under <stateDir>/workspaces/<id>/. */

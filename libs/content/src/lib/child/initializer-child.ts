@@ -27,8 +27,7 @@ export async function runInitializerChild(logger: Logger): Promise<number> {
     const request = readRequest();
     secrets = secretsOf(request.initializer);
     const outcome = await runRequest(request, logger, abort.signal);
-    fs.writeSync(CHILD_FD.metrics, JSON.stringify(outcome));
-    closeFd(CHILD_FD.metrics);
+    report(CHILD_FD.metrics, JSON.stringify(outcome));
     return 0;
   } catch (err) {
     const failure: ChildFailure = {
@@ -36,9 +35,18 @@ export async function runInitializerChild(logger: Logger): Promise<number> {
       message: redactSecrets(err instanceof Error ? err.message : String(err), secrets),
     };
     logger.error({ code: failure.code, err: failure.message }, 'initializer failed');
-    fs.writeSync(CHILD_FD.failure, JSON.stringify(failure));
-    closeFd(CHILD_FD.failure);
+    report(CHILD_FD.failure, JSON.stringify(failure));
     return CHILD_FAILED_EXIT;
+  }
+}
+
+/** Writes a report to its fd and closes it; run by hand (no such fd), the report goes to stderr. */
+function report(fd: number, text: string): void {
+  try {
+    fs.writeSync(fd, text);
+    closeFd(fd);
+  } catch {
+    process.stderr.write(`${text}\n`);
   }
 }
 
@@ -86,13 +94,14 @@ export function namespaceIdMapper(mapping: readonly IdMapping[]): IdMapper {
   return { uid: mapped, gid: mapped };
 }
 
-let lastProgress = 0;
+let last = { at: 0, step: '' };
 
-/** One JSON line per report, at most every 200 ms unless the phase changes. */
+/** One JSON line per report: every change of step, and at most every 200 ms within one. */
 function reportProgress(p: InitializerProgress): void {
   const now = Date.now();
-  if (p.bytes !== undefined && p.phase === 'restore' && now - lastProgress < 200) return;
-  lastProgress = now;
+  const step = `${p.initializer}:${p.phase}`;
+  if (step === last.step && now - last.at < 200) return;
+  last = { at: now, step };
   try {
     fs.writeSync(CHILD_FD.progress, JSON.stringify(p) + '\n');
   } catch {

@@ -100,8 +100,8 @@ export class GitRunner {
       });
       let stdout = '';
       let stderr = '';
-      child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr?.setEncoding('utf8').on('data', (d: string) => {
         stderr = (stderr + d).slice(-STDERR_TAIL);
       });
       const onAbort = (): void => {
@@ -112,7 +112,7 @@ export class GitRunner {
         }
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      if (opts.input !== undefined) child.stdin!.end(opts.input);
+      if (opts.input !== undefined) child.stdin?.end(opts.input);
       child.on('error', (err) => {
         signal?.removeEventListener('abort', onAbort);
         reject(WsError.wrap(`running git ${what}`, err, WsErrorCode.Internal));

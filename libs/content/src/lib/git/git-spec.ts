@@ -54,7 +54,7 @@ export function checkRemote(setting: string, remote: string): { url?: URL; local
 export function isValidBranchName(name: string): boolean {
   if (!name || name.startsWith('-') || name.startsWith('/') || name.endsWith('/') || name.endsWith('.') || name.endsWith('.lock')) return false;
   if (name === '@' || name.includes('..') || name.includes('@{') || name.includes('//')) return false;
-  if (/[\x00-\x20\x7f~^:?*[\\]/.test(name)) return false;
+  if (/[\s~^:?*[\\]/.test(name) || [...name].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) return false;
   return name.split('/').every((c) => c.length > 0 && !c.startsWith('.'));
 }
 

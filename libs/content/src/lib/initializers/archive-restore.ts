@@ -31,6 +31,7 @@ export async function restoreArchive(ctx: InitializerContext, kind: 'snapshot' |
   try {
     const result = await extractTar(stream, { rootFd: ctx.root.fd }, { mapId: ctx.mapId, allowEscapingSymlinks: kind === 'backup', ...(ctx.signal ? { signal: ctx.signal } : {}) });
     const transfer = await stream.result;
+    ctx.onProgress({ initializer: kind, phase: 'restored', bytes: transfer.bytes, totalBytes: transfer.bytes, bytesPerSecond: transfer.durationMs > 0 ? (transfer.bytes * 1000) / transfer.durationMs : 0 });
     return {
       type: kind,
       durationMs: performance.now() - started,

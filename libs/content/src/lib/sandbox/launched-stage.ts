@@ -32,7 +32,7 @@ export class LaunchedStage {
       env: { PATH: '/usr/bin:/bin', WSRUN_NATIVE_DIR: join(opts.bundleDir, 'native') },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc', ...opts.passFds],
     });
-    for (const s of [this.launcher.stdout!, this.launcher.stderr!]) s.setEncoding('utf8').on('data', (d: string) => (this.output = (this.output + d).slice(-4096)));
+    for (const s of [this.launcher.stdout, this.launcher.stderr]) s?.setEncoding('utf8').on('data', (d: string) => (this.output = (this.output + d).slice(-4096)));
     let onSpawned!: { resolve: (pid: number) => void; reject: (e: Error) => void };
     let onReady!: { resolve: () => void; reject: (e: Error) => void };
     let onExited!: { resolve: (s: ExitStatus) => void; reject: (e: Error) => void };

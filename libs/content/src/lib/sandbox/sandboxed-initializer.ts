@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { WsError, WsErrorCode } from '@wsrun/common';
 import { exitCodeOf, type IdMapping } from '@wsrun/native-ns';
 import type { initializer } from '@wsrun/proto';
@@ -166,6 +166,13 @@ function checkDestination(destination: string, idMapping: readonly IdMapping[]):
   if (!st.isDirectory()) throw new WsError(WsErrorCode.FailedPrecondition, `destination ${destination} is not a directory (symlinks are not followed)`);
   const root = rootHostId(idMapping);
   if (st.uid !== root) throw new WsError(WsErrorCode.FailedPrecondition, `destination ${destination} is owned by uid ${st.uid}, not by ${root} (root of the workspace)`);
+  // the sandbox opens it as that uid, without privileges on the node: every folder above must let it pass
+  for (let dir = dirname(destination); ; dir = dirname(dir)) {
+    const d = fs.statSync(dir);
+    const searchable = d.mode & 0o001 || (d.uid === root && d.mode & 0o100) || (d.gid === root && d.mode & 0o010);
+    if (!searchable) throw new WsError(WsErrorCode.FailedPrecondition, `destination ${destination}: uid ${root} cannot enter ${dir} (mode ${(d.mode & 0o777).toString(8)})`);
+    if (dir === '/') break;
+  }
 }
 
 function parseOutcome(text: string): InitializerOutcome {
