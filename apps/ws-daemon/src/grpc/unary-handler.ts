@@ -16,8 +16,12 @@ export function unaryHandlers<S extends UntypedServiceImplementation>(service: s
   const handlers: Record<string, handleUnaryCall<unknown, unknown>> = {};
   for (const [name, method] of Object.entries(methods) as [string, (req: unknown, call: ServerUnaryCall<unknown, unknown>) => Promise<unknown>][]) {
     handlers[name] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+      const started = process.hrtime.bigint();
       method(call.request, call).then(
-        (response) => callback(null, response),
+        (response) => {
+          log.debug({ method: `${service}/${name}`, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'call served');
+          callback(null, response);
+        },
         (err: unknown) => {
           const mapped = toServiceError(err);
           log.warn({ method: `${service}/${name}`, peer: call.getPeer(), code: mapped.code, error: mapped.details }, 'call refused');
