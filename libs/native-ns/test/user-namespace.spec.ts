@@ -1,5 +1,5 @@
 import { writeIdMap, idMapProblem, NativeNsError, spawnStage } from '../src';
-import { WORKSPACE_MAP } from './helpers';
+import { spawnCapturing, WORKSPACE_MAP } from './helpers';
 import { removeFixtureBundles, StageHost } from './stage-host';
 
 const SHELL_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
@@ -61,5 +61,24 @@ describe('a stage in a new user namespace', () => {
     writeIdMap(stage.pid, 'uid', WORKSPACE_MAP);
     stage.abort();
     await stage.exited;
+  });
+});
+
+describe('a held stage created by host root in a workspace-mapped user namespace', () => {
+  it('becomes root of the namespace at release and keeps its capabilities (it can mount)', async () => {
+    // host root (uid 0) is not covered by 0 -> 33333: without becoming the namespace's root the
+    // stage would exec as nobody and lose every capability
+    const { stage, output } = spawnCapturing({
+      namespaces: ['user', 'mount'],
+      hold: true,
+      steps: [{ op: 'rslave' }, { op: 'mount', kind: 'fs', fstype: 'tmpfs', target: '/mnt', options: 'size=1m' }],
+      end: { exec: { argv: ['sh', '-c', 'id -u; id -g; grep -c " /mnt " /proc/self/mountinfo'], env: SHELL_ENV } },
+    });
+    writeIdMap(stage.pid, 'uid', WORKSPACE_MAP);
+    writeIdMap(stage.pid, 'gid', WORKSPACE_MAP);
+    stage.release();
+    await stage.ready;
+    expect(await stage.exited).toEqual({ code: 0, signal: null });
+    expect((await output).trim().split('\n')).toEqual(['0', '0', '1']);
   });
 });

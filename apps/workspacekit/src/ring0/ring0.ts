@@ -1,5 +1,5 @@
 import { WsError, WsErrorCode, type Logger } from '@wsrun/common';
-import { exitCodeOf, forwardSignals, SeccompSupervisor, spawnStage, withTimeout, type Stage } from '@wsrun/native-ns';
+import { exitCodeOf, forwardSignals, SeccompSupervisor, spawnStage, warmUpStages, withTimeout, type Stage } from '@wsrun/native-ns';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { KitConfig } from '../config/kit-config';
 import { LiftServer } from '../lift/lift-server';
@@ -55,15 +55,19 @@ export class Ring0 {
     let stopForwarding: (() => void) | undefined;
     try {
       this.daemon = DaemonClient.open(this.config.daemonSocket);
-      const prepared = await this.daemon.prepareForUserNSWhenReady(this.config.connectTimeoutMs);
-      this.prepared = true;
-      this.mark('prepared');
+      const preparing = this.daemon.prepareForUserNSWhenReady(this.config.connectTimeoutMs);
+      // one-time work of our own while the daemon's connection comes up and it prepares the root
+      warmUpStages();
       this.prepareRuntimeDir();
       this.lift = new LiftServer(this.config.liftSocket, () => this.ring1?.pidfd, this.log);
       this.lift.listen();
+      const prepared = await preparing;
+      this.prepared = true;
+      this.mark('prepared');
 
       const ring1 = spawnStage(ringPrograms(this.config, { markPath: prepared.markPath, workspacePath: prepared.workspacePath, env }));
       this.ring1 = ring1;
+      this.mark('ring1 spawned');
       ring1.ready.catch(() => undefined);
       stopForwarding = forwardSignals(ring1.pidfd, (signal) => this.onSignal(signal));
       await Promise.all([this.daemon.writeIdMapping(ring1.pid, false, ID_MAP), this.daemon.writeIdMapping(ring1.pid, true, ID_MAP)]);

@@ -34,6 +34,15 @@ static void __attribute__((noreturn)) child_exec(const struct ns_spawn_request *
     do n = syscall(SYS_read, NS_STAGE_CHANNEL_FD, msg, sizeof(msg));
     while (n < 0 && errno == EINTR);
     if (n < 8 || msg[0] != MSG_RELEASE || msg[1] != 0 || msg[2] != 0 || msg[3] != 0) syscall(SYS_exit_group, 127);
+    if (req->clone_flags & CLONE_NEWUSER) {
+      /* the maps are written now. Become the namespace's root: a parent that is not the
+       * namespace's root on the node (host root creating a workspace-mapped namespace) left us
+       * with ids the map does not cover, and exec would drop every capability. Raw syscalls:
+       * glibc's wrappers would signal threads this copy of the parent does not have. Where 0
+       * is not mapped these fail and nothing changes. */
+      syscall(SYS_setresgid, 0, 0, 0);
+      syscall(SYS_setresuid, 0, 0, 0);
+    }
   }
   syscall(SYS_execveat, NS_STAGE_EXE_FD, "", argv, empty_env, AT_EMPTY_PATH);
   syscall(SYS_exit_group, 127);

@@ -22,7 +22,8 @@ struct ns_spawn_request {
   int exe_fd;           /* O_PATH fd of the helper binary: fd 4 in the helper, exec'd */
   const char *name;     /* argv[0] of the helper (what `ps` shows) */
   int pdeathsig;        /* 0 = none */
-  int hold;             /* wait for MSG_RELEASE on the channel before exec */
+  int hold;             /* wait for MSG_RELEASE on the channel before exec; a held stage in a new
+                         * user namespace then becomes that namespace's root (uid/gid 0) */
   int cgroup_fd;        /* CLONE_INTO_CGROUP target, or -1 */
 };
 
