@@ -13,6 +13,12 @@ namespace nsb {
 // binding.setErrorClass(NativeNsError): called once by the loader before anything else.
 void SetErrorClass(const Napi::CallbackInfo &info);
 
+// An ns_error, cleared, for one call: `Err err; if (core_fn(..., &err.e) < 0) throw MakeError(env, err.e);`
+struct Err {
+  ns_error e;
+  Err() { ns_error_clear(&e); }
+};
+
 // A NativeNsError for err (falls back to a plain Error before setErrorClass).
 Napi::Error MakeError(Napi::Env env, const ns_error &err);
 

@@ -17,11 +17,6 @@ namespace nsb {
 
 namespace {
 
-struct Err {
-  ns_error e;
-  Err() { ns_error_clear(&e); }
-};
-
 #define CHECK(call)                                           \
   do {                                                        \
     if ((call) < 0) throw MakeError(info.Env(), err.e);       \

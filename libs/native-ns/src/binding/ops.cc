@@ -27,11 +27,6 @@ namespace nsb {
 
 namespace {
 
-struct Err {
-  ns_error e;
-  Err() { ns_error_clear(&e); }
-};
-
 int OptInt(Napi::Object o, const char *key, int fallback) {
   Napi::Value v = o.Get(key);
   return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : fallback;
