@@ -106,3 +106,6 @@ export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+
+// `npm run bench` runs every .mjs here: this one only holds helpers
+if (process.argv[1] === fileURLToPath(import.meta.url)) console.log('content-bench-support.mjs: helpers of content-restore.mjs and content-download.mjs; nothing to run');

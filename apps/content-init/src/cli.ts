@@ -4,8 +4,7 @@ import type { ContentInitConfigInput } from './config/content-init-config';
 
 export type ParsedCommand =
   | { command: 'init'; input: InitCommandInput; config: ContentInitConfigInput }
-  | { command: 'run-initializer' }
-  | { command: 'sandbox-launcher' };
+  | { command: 'run-initializer' };
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -42,13 +41,6 @@ export function parseCommandLine(argv: string[]): ParsedCommand {
     .action(() => {
       parsed = { command: 'run-initializer' };
     });
-  // internal: started by content-init as the workspace's uid to spawn the sandbox
-  program.addCommand(
-    new Command('sandbox-launcher').action(() => {
-      parsed = { command: 'sandbox-launcher' };
-    }),
-    { hidden: true },
-  );
   program.parse(argv, { from: 'node' });
   // no subcommand: the help, and exit 1
   return parsed ?? program.help({ error: true });

@@ -1,19 +1,17 @@
 import { createLogger, WsError, WsErrorCode } from '@wsrun/common';
-import { runInitializerChild, runSandboxLauncher } from '@wsrun/content';
+import { runInitializerChild } from '@wsrun/content';
 import { parseCommandLine } from './cli';
 import { runInitCommand } from './commands/init.command';
 import { ContentInitConfig } from './config/content-init-config';
 
 // content-init: fills workspace folders. `init` runs an initializer in the sandbox on a folder;
-// `run-initializer` is the sandboxed child itself; `sandbox-launcher` is its internal helper.
+// `run-initializer` is the sandboxed child itself.
 // The queue worker (BullMQ) arrives with its own issue and calls the same @wsrun/content core.
 async function main(): Promise<number> {
   const parsed = parseCommandLine(process.argv);
   switch (parsed.command) {
     case 'run-initializer':
       return runInitializerChild(createLogger('content-init'));
-    case 'sandbox-launcher':
-      return runSandboxLauncher();
     case 'init': {
       const config = ContentInitConfig.from(parsed.config);
       // the sandboxed child logs at the operator's level

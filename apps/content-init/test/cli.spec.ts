@@ -47,7 +47,6 @@ describe('content-init command line', () => {
     expect(top.stdout).toContain('Usage: content-init');
     expect(top.stdout).toMatch(/^\s+init \[options\]/m);
     expect(top.stdout).toMatch(/^\s+run-initializer/m);
-    expect(top.stdout).not.toContain('sandbox-launcher');
     const init = await contentInit(['init', '--help']);
     for (const flag of ['--dst <dir>', '--initializer <file>', '--remote', '--backup <url>', '--read-only <path>', '--timeout <duration>', '--root-uid <uid>', '--log-level <level>']) expect(init.stdout).toContain(flag);
   });

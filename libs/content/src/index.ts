@@ -4,7 +4,7 @@
 // Shared by content-init (the worker and the sandboxed child) and ws-daemon.
 export type { RemoteContent, RemoteObject } from './lib/request/remote-content';
 export { CHILD_FAILED_EXIT, CHILD_FD, SANDBOX_BUNDLE_DIR, SANDBOX_DESTINATION, type ChildFailure } from './lib/request/child-protocol';
-export { decodeChildRequest, encodeChildRequest, type ChildRequest } from './lib/request/child-request';
+export { decodeChildRequest, encodeChildRequest, type ChildRequest, type GitStatusRequest, type InitializeRequest } from './lib/request/child-request';
 export {
   DEFAULT_GIT_POLICY,
   type DownloadPolicy,
@@ -20,13 +20,9 @@ export { relativeParts } from './lib/fs/workspace-paths';
 export { gitStatus } from './lib/git/git-status';
 export { redactSecrets } from './lib/git/secret-redaction';
 export { runInitializerChild, namespaceIdMapper } from './lib/child/initializer-child';
-export {
-  runSandboxedInitializer,
-  WORKSPACE_ID_MAPPING,
-  type SandboxedInitializerRequest,
-  type SandboxedRunOptions,
-} from './lib/sandbox/sandboxed-initializer';
-export { runSandboxLauncher } from './lib/sandbox/sandbox-launcher';
+export { runSandboxedChild, WORKSPACE_ID_MAPPING, type SandboxedRunOptions } from './lib/sandbox/sandboxed-child';
+export { runSandboxedInitializer, type SandboxedInitializerRequest } from './lib/sandbox/sandboxed-initializer';
+export { runSandboxedGitStatus } from './lib/sandbox/sandboxed-git-status';
 export { SandboxProcess, type SandboxProcessOptions } from './lib/sandbox/sandbox-process';
 export { createSandboxSkeleton, type SandboxSkeleton } from './lib/sandbox/sandbox-skeleton';
 export { sandboxStageOptions, layoutMountPoints, SANDBOX_CAPABILITIES, type SandboxLayout } from './lib/sandbox/sandbox-stage';

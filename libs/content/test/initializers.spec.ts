@@ -113,6 +113,20 @@ describe('initializers', () => {
       expect(snapshotTree(dst)).toEqual(snapshotTree(tree));
     });
 
+    it("replaces a snapshot's own .wsrun folder with the new ready file", async () => {
+      const tree = source('snap', (d) => {
+        mkdirSync(join(d, '.wsrun'));
+        writeFileSync(join(d, '.wsrun/ready'), '{"source":"old"}');
+        writeFileSync(join(d, '.wsrun/other'), 'old state');
+        writeFileSync(join(d, 'kept'), 'kept\n');
+      });
+      const name = `with-wsrun-${n}.tar@snapshots`;
+      const ctx = context({ remoteContent: { objects: { [name]: await storage.put(name, await packTree(tree)) } } });
+      const outcome = await initializeWorkspace(ctx, { spec: { $case: 'snapshot', value: { snapshot: name } } });
+      expect(listTree(dst)).toEqual(['.wsrun', '.wsrun/ready', 'kept']);
+      expect(JSON.parse(readFileSync(join(dst, '.wsrun/ready'), 'utf8'))).toMatchObject({ source: 'snapshot', metrics: JSON.parse(JSON.stringify(outcome.metrics)) });
+    });
+
     it('fails clearly when no URL was resolved for the snapshot, or the object is missing', async () => {
       await expect(runInitializer(context(), { spec: { $case: 'snapshot', value: { snapshot: 'nope@snapshots' } } })).rejects.toMatchObject({
         code: WsErrorCode.FailedPrecondition,

@@ -1,10 +1,11 @@
 import { WsErrorCode } from '@wsrun/common';
 import { initializer } from '@wsrun/proto';
-import { decodeChildRequest, encodeChildRequest, redactSecrets, relativeParts, WORKSPACE_ID_MAPPING, type ChildRequest } from '../src';
+import { decodeChildRequest, encodeChildRequest, redactSecrets, relativeParts, WORKSPACE_ID_MAPPING, type InitializeRequest } from '../src';
 import { gitConfig, gitInitializer } from './support/git-spec';
 
 describe('child request', () => {
-  const request: ChildRequest = {
+  const request: InitializeRequest = {
+    operation: 'initialize',
     destination: '/dst',
     initializer: {
       spec: {
@@ -19,13 +20,16 @@ describe('child request', () => {
 
   it('round-trips through its JSON form', () => {
     expect(decodeChildRequest(encodeChildRequest(request))).toEqual(request);
+    const status = { operation: 'git-status' as const, destination: '/dst', idMapping: WORKSPACE_ID_MAPPING, checkoutLocation: 'repo' };
+    expect(decodeChildRequest(encodeChildRequest(status))).toEqual(status);
   });
 
   it.each([
     ['empty bytes', Buffer.alloc(0), /empty/],
     ['not JSON', Buffer.from('{'), /not JSON/],
     ['a relative destination', encodeChildRequest({ ...request, destination: 'dst' }), /destination/],
-    ['no initializer', Buffer.from(JSON.stringify({ destination: '/dst', initializer: {}, idMapping: WORKSPACE_ID_MAPPING })), /no initializer/],
+    ['no initializer', Buffer.from(JSON.stringify({ operation: 'initialize', destination: '/dst', initializer: {}, idMapping: WORKSPACE_ID_MAPPING })), /no initializer/],
+    ['an unknown operation', Buffer.from(JSON.stringify({ operation: 'format-disk', destination: '/dst', idMapping: WORKSPACE_ID_MAPPING })), /unknown operation "format-disk"/],
     ['an overlapping id map', encodeChildRequest({ ...request, idMapping: [{ containerId: 0, hostId: 33333, size: 2 }, { containerId: 1, hostId: 100000, size: 5 }] }), /idMapping: ranges 0 and 1 overlap/],
     ['a remote object without an http URL', encodeChildRequest({ ...request, remoteContent: { backup: { url: 'file:///etc/shadow' } } }), /remoteContent.backup: url/],
     ['a bad digest', encodeChildRequest({ ...request, remoteContent: { objects: { a: { url: 'http://x/', sha256: 'xyz' } } } }), /sha256/],

@@ -1,9 +1,9 @@
-import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, linkSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { identityIdMapper, workspaceIdMappers } from '@wsrun/archive';
 import { WsErrorCode } from '@wsrun/common';
 import { initializer } from '@wsrun/proto';
-import { runSandboxedInitializer, WORKSPACE_ID_MAPPING, type InitializerProgress, type SandboxedInitializerRequest, type SandboxedRunOptions } from '../src';
+import { runSandboxedGitStatus, runSandboxedInitializer, WORKSPACE_ID_MAPPING, type InitializerProgress, type SandboxedInitializerRequest, type SandboxedRunOptions } from '../src';
 import { buildChildBundle } from './support/child-bundle';
 import { git, makeRepos, pushCommit, type FixtureRepos } from './support/git-repos';
 import { GitHttpServer } from './support/git-http-server';
@@ -164,6 +164,25 @@ describe('sandboxed initializer', () => {
     expect(lstatSync(join(dst, 'repo/tools/f.txt'))).toMatchObject({ uid: 33333 });
   });
 
+  it("reports git status in the sandbox, where the repository's own programs cannot reach the node", async () => {
+    await run({ initializer: gitInitializer({ remoteUri: `file://${repos.project}`, checkoutLocation: 'repo' }) }, { extraReadOnly: [repos.dir] });
+    const repo = join(dst, 'repo');
+    // the user's repository names a clean filter: git status runs it for a changed file
+    const planted = join(base.path, `filter-ran-${n}`);
+    writeFileSync(join(repo, '.git/config'), `${readFileSync(join(repo, '.git/config'), 'utf8')}[filter "evil"]\n\tclean = "sh -c 'id -u > /dst/repo/filter-uid; touch ${planted}; cat'"\n`);
+    writeFileSync(join(repo, '.git/info/attributes'), 'README.md filter=evil\n');
+    // same size as the committed 'v3\n': git must read it, through the filter, to see the change
+    writeFileSync(join(repo, 'README.md'), 'v4\n');
+    writeFileSync(join(repo, 'new.txt'), 'new\n');
+    for (const f of ['.git/config', '.git/info/attributes', 'README.md', 'new.txt']) chownSync(join(repo, f), 33333, 33333);
+    const status = await runSandboxedGitStatus({ destination: dst, checkoutLocation: 'repo' }, { bundleDir: bundle.dir, timeoutMs: 30_000 });
+    expect(status).toMatchObject({ branch: 'main', latestCommit: git(repos.project, 'rev-parse', 'main'), uncommitedFiles: ['README.md'], untrackedFiles: expect.arrayContaining(['new.txt']) });
+    // it ran, as the workspace's root, and could not touch the node's files
+    expect(readFileSync(join(repo, 'filter-uid'), 'utf8')).toBe('0\n');
+    expect(lstatSync(join(repo, 'filter-uid')).uid).toBe(33333);
+    expect(existsSync(planted)).toBe(false);
+  });
+
   describe('interrupted runs', () => {
     let slow: StorageFixture;
     let tree: string;
@@ -229,11 +248,9 @@ describe('sandboxed initializer', () => {
 
     it('reports a child that crashed as INTERNAL with its exit status and last log lines', async () => {
       const crashing = join(base.path, `crash-bundle-${n}`);
-      mkdirSync(join(crashing, 'native'), { recursive: true });
+      mkdirSync(crashing);
       chmodSync(crashing, 0o755);
-      for (const f of ['native_ns.node', 'wsrun-stage']) copyFileSync(join(bundle.dir, 'native', f), join(crashing, 'native', f));
-      copyFileSync(join(bundle.dir, 'main.js'), join(crashing, 'real-main.js'));
-      writeFileSync(join(crashing, 'main.js'), "if (process.argv[2] === 'run-initializer') { console.error('boom: out of luck'); process.exit(3); } else require('./real-main.js');\n");
+      writeFileSync(join(crashing, 'main.js'), "console.error('boom: out of luck'); process.exit(3);\n");
       await expect(runSandboxedInitializer({ destination: dst, initializer: { spec: { $case: 'empty', value: {} } } }, { bundleDir: crashing })).rejects.toMatchObject({
         code: WsErrorCode.Internal,
         message: expect.stringMatching(/crashed \(exit status 3\); last log lines:\nboom: out of luck/),

@@ -14,7 +14,7 @@ export async function probeSandbox(opts: { bundleDir: string; destination: strin
   });
   let sandbox: SandboxProcess;
   try {
-    sandbox = await SandboxProcess.start({
+    sandbox = SandboxProcess.start({
       destination: opts.destination,
       bundleDir: opts.bundleDir,
       idMapping: WORKSPACE_ID_MAPPING,
@@ -22,9 +22,13 @@ export async function probeSandbox(opts: { bundleDir: string; destination: strin
       fds: { 1: theirs, 2: theirs },
       ...(opts.extraReadOnly ? { extraReadOnly: opts.extraReadOnly } : {}),
     });
-  } finally {
+  } catch (err) {
     closeFd(theirs);
+    throw err;
   }
+  // the stage has its copy once set up: ours must go for EOF to come
+  await sandbox.ready.catch(() => undefined);
+  closeFd(theirs);
   try {
     const status = await sandbox.exited;
     return { output: await output, status };

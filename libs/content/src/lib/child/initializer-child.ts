@@ -9,10 +9,12 @@ import { redactSecrets } from '../git/secret-redaction';
 import { DEFAULT_GIT_POLICY, type InitializerProgress } from '../initializers/initializer-context';
 import { initializeWorkspace } from '../initializers/workspace-initializer';
 import { CHILD_FAILED_EXIT, CHILD_FD, type ChildFailure } from '../request/child-protocol';
-import { decodeChildRequest, secretsOf, type ChildRequest } from '../request/child-request';
+import { decodeChildRequest, secretsOf, type ChildRequest, type InitializeRequest } from '../request/child-request';
+import { gitStatus } from '../git/git-status';
+import { joinInside, relativeParts } from '../fs/workspace-paths';
 
 /**
- * `content-init run-initializer`: the sandboxed child. It runs as root of the workspace's user
+ * `content-init run-initializer`: the sandboxed child (it also answers git-status requests). It runs as root of the workspace's user
  * namespace (host uid 33333), so files it creates belong to the workspace's root, and archive
  * owners are workspace ids that the kernel maps. Reads its request from CHILD_FD.request, reports
  * on CHILD_FD.metrics / CHILD_FD.failure, and returns the exit code (0, or CHILD_FAILED_EXIT).
@@ -25,6 +27,10 @@ export async function runInitializerChild(logger: Logger): Promise<number> {
   process.once('SIGTERM', () => abort.abort());
   try {
     const request = readRequest();
+    if (request.operation === 'git-status') {
+      report(CHILD_FD.metrics, JSON.stringify(await gitStatus(joinInside(request.destination, relativeParts('checkoutLocation', request.checkoutLocation)), { signal: abort.signal })));
+      return 0;
+    }
     secrets = secretsOf(request.initializer);
     const outcome = await runRequest(request, logger, abort.signal);
     report(CHILD_FD.metrics, JSON.stringify(outcome));
@@ -61,7 +67,7 @@ function readRequest(): ChildRequest {
   return decodeChildRequest(bytes);
 }
 
-async function runRequest(request: ChildRequest, logger: Logger, signal: AbortSignal) {
+async function runRequest(request: InitializeRequest, logger: Logger, signal: AbortSignal) {
   const rootFd = fs.openSync(request.destination, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   const tmpDir = mkdtempSync(join('/tmp', 'content-init-'));
   try {

@@ -1,4 +1,4 @@
-import { WsError, WsErrorCode } from '@wsrun/common';
+import { WsErrorCode } from '@wsrun/common';
 
 /**
  * What a failed git command means for the caller: a permanent failure (bad credentials, a branch
@@ -36,31 +36,4 @@ const RULES: { pattern: RegExp; kind: GitFailureKind }[] = [
 export function classifyGitFailure(stderr: string): GitFailureKind {
   for (const rule of RULES) if (rule.pattern.test(stderr)) return rule.kind;
   return { code: WsErrorCode.Internal, transient: false };
-}
-
-/** A git command that failed: its classification, and git's (redacted) messages. */
-export class GitCommandError extends WsError {
-  constructor(
-    readonly command: string,
-    readonly kind: GitFailureKind,
-    readonly stderrTail: string,
-    exit: string,
-  ) {
-    super(kind.code, `git ${command}: ${kind.reason ? `${kind.reason} (${summary(stderrTail) || exit})` : summary(stderrTail) || exit}`);
-  }
-
-  get transient(): boolean {
-    return this.kind.transient;
-  }
-}
-
-/** What git said went wrong: its first and last fatal:/error: lines (the first is the cause), else its last line. */
-function summary(text: string): string {
-  const lines = text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
-  const fatal = lines.filter((l) => /^(fatal|error):/.test(l));
-  if (fatal.length === 0) return lines[lines.length - 1] ?? '';
-  return fatal.length === 1 ? fatal[0] : `${fatal[0]}; ${fatal[fatal.length - 1]}`;
 }

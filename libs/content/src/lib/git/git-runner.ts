@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { WsError, WsErrorCode } from '@wsrun/common';
-import { classifyGitFailure, GitCommandError } from './git-failure';
+import { GitCommandError } from './git-command.error';
+import { classifyGitFailure } from './git-failure';
 import { redactSecrets } from './secret-redaction';
 
 /**

@@ -5,7 +5,7 @@ import { WsError, WsErrorCode, type Logger } from '@wsrun/common';
 import type { initializer } from '@wsrun/proto';
 import type { GitPolicy } from '../initializers/initializer-context';
 import { CredentialCache, resolveGitCredentials, type GitCredentials } from './git-credentials';
-import { GitCommandError } from './git-failure';
+import { GitCommandError } from './git-command.error';
 import { GitRunner } from './git-runner';
 import { parseGitInitializer, type GitTarget } from './git-spec';
 

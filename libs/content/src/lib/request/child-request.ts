@@ -5,25 +5,39 @@ import type { DownloadPolicy, GitPolicy } from '../initializers/initializer-cont
 import type { RemoteContent, RemoteObject } from './remote-content';
 
 /**
- * What the sandboxed child is asked to do. The parent writes it as JSON to an inherited socket
- * (child-protocol.ts: CHILD_FD.request) and never to a file: it holds signed URLs and git
- * passwords. The initializer travels in the proto's JSON form.
+ * What the sandboxed child is asked to do: fill the workspace folder, or report the git status
+ * of its repository. The parent writes it as JSON to an inherited socket (child-protocol.ts:
+ * CHILD_FD.request) and never to a file: it holds signed URLs and git passwords. The
+ * initializer travels in the proto's JSON form.
  */
-export interface ChildRequest {
+interface ChildRequestBase {
   /** the workspace folder inside the sandbox (always SANDBOX_DESTINATION there) */
   destination: string;
-  initializer: initializer.WorkspaceInitializer;
-  remoteContent: RemoteContent;
   /** the workspace's id mapping (container → host), for archive owners */
   idMapping: IdMapping[];
+}
+
+export interface InitializeRequest extends ChildRequestBase {
+  operation: 'initialize';
+  initializer: initializer.WorkspaceInitializer;
+  remoteContent: RemoteContent;
   git?: Partial<GitPolicy>;
   download?: DownloadPolicy;
 }
+
+export interface GitStatusRequest extends ChildRequestBase {
+  operation: 'git-status';
+  /** the repository's folder, relative to the workspace */
+  checkoutLocation: string;
+}
+
+export type ChildRequest = InitializeRequest | GitStatusRequest;
 
 /** Largest request accepted (initializers are small; a composite of many downloads stays far below). */
 export const MAX_CHILD_REQUEST_BYTES = 4 * 1024 * 1024;
 
 export function encodeChildRequest(request: ChildRequest): Buffer {
+  if (request.operation === 'git-status') return Buffer.from(JSON.stringify(request));
   return Buffer.from(JSON.stringify({ ...request, initializer: initializer.WorkspaceInitializer.toJSON(request.initializer) }));
 }
 
@@ -50,11 +64,16 @@ export function decodeChildRequest(bytes: Buffer): ChildRequest {
     throw bad(`not JSON (${(err as Error).message})`);
   }
   if (typeof raw['destination'] !== 'string' || !raw['destination'].startsWith('/')) throw bad('destination must be an absolute path');
-  const spec = initializer.WorkspaceInitializer.fromJSON(raw['initializer']);
-  if (!spec.spec) throw bad('no initializer');
   const idMapping = raw['idMapping'] as IdMapping[];
   const problem = Array.isArray(idMapping) ? idMapProblem(idMapping) : 'not a list';
   if (problem) throw bad(`idMapping: ${problem}`);
+  if (raw['operation'] === 'git-status') {
+    if (typeof raw['checkoutLocation'] !== 'string') throw bad('checkoutLocation must be a string');
+    return { operation: 'git-status', destination: raw['destination'], idMapping, checkoutLocation: raw['checkoutLocation'] };
+  }
+  if (raw['operation'] !== 'initialize') throw bad(`unknown operation ${JSON.stringify(raw['operation'])}`);
+  const spec = initializer.WorkspaceInitializer.fromJSON(raw['initializer']);
+  if (!spec.spec) throw bad('no initializer');
   const rc = (raw['remoteContent'] ?? {}) as { backup?: unknown; objects?: Record<string, unknown> };
   const remoteContent: RemoteContent = {};
   if (rc.backup !== undefined) remoteContent.backup = remoteObject('remoteContent.backup', rc.backup);
@@ -63,6 +82,7 @@ export function decodeChildRequest(bytes: Buffer): ChildRequest {
     for (const [name, o] of Object.entries(rc.objects)) remoteContent.objects[name] = remoteObject(`remoteContent.objects[${JSON.stringify(name)}]`, o);
   }
   return {
+    operation: 'initialize',
     destination: raw['destination'],
     initializer: spec,
     remoteContent,
