@@ -22,6 +22,7 @@ export { redactSecrets } from './lib/git/secret-redaction';
 export { runInitializerChild, namespaceIdMapper } from './lib/child/initializer-child';
 export { runSandboxedChild, WORKSPACE_ID_MAPPING, type SandboxedRunOptions } from './lib/sandbox/sandboxed-child';
 export { runSandboxedInitializer, type SandboxedInitializerRequest } from './lib/sandbox/sandboxed-initializer';
+export { runSandboxedPack } from './lib/sandbox/sandboxed-pack';
 export { runSandboxedGitStatus } from './lib/sandbox/sandboxed-git-status';
 export { SandboxProcess, type SandboxProcessOptions } from './lib/sandbox/sandbox-process';
 export { createSandboxSkeleton, type SandboxSkeleton } from './lib/sandbox/sandbox-skeleton';

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { OVERFLOW_ID, type IdMapper } from '@wsrun/archive';
+import { OVERFLOW_ID, packDirectory, type IdMapper, type PackStats } from '@wsrun/archive';
+import { pipeline } from 'node:stream/promises';
 import { WsError, WsErrorCode, type Logger } from '@wsrun/common';
 import type { IdMapping } from '@wsrun/native-ns';
 import { closeFd } from '@wsrun/native-ns';
@@ -27,6 +28,10 @@ export async function runInitializerChild(logger: Logger): Promise<number> {
   process.once('SIGTERM', () => abort.abort());
   try {
     const request = readRequest();
+    if (request.operation === 'pack') {
+      report(CHILD_FD.metrics, JSON.stringify(await packToDataFd(request.destination, abort.signal)));
+      return 0;
+    }
     if (request.operation === 'git-status') {
       report(CHILD_FD.metrics, JSON.stringify(await gitStatus(joinInside(request.destination, relativeParts('checkoutLocation', request.checkoutLocation)), { signal: abort.signal })));
       return 0;
@@ -53,6 +58,22 @@ function report(fd: number, text: string): void {
     closeFd(fd);
   } catch {
     process.stderr.write(`${text}\n`);
+  }
+}
+
+/**
+ * The workspace folder as a tar stream on CHILD_FD.data. Inside the user namespace the files show
+ * their workspace ids, so the archive needs no mapping; no symlink is ever followed (packDirectory
+ * walks directory fds).
+ */
+async function packToDataFd(destination: string, signal: AbortSignal): Promise<PackStats> {
+  const rootFd = fs.openSync(destination, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    const { stream, done } = packDirectory(rootFd, { signal });
+    await pipeline(stream, fs.createWriteStream('', { fd: CHILD_FD.data }));
+    return await done;
+  } finally {
+    fs.closeSync(rootFd);
   }
 }
 

@@ -10,10 +10,11 @@ import type { WsErrorCode } from '@wsrun/common';
  *   fd 3  on failure: one JSON ChildFailure, then exit CHILD_FAILED_EXIT
  *   fd 4  on success: one JSON InitializerOutcome, then exit 0
  *   fd 5  the request (ChildRequest as JSON), read to EOF
+ *   fd 6  pack only: the tar stream of the workspace folder
  *
  * Any other exit (a signal, an uncaught exception) is a crash.
  */
-export const CHILD_FD = { progress: 1, log: 2, failure: 3, metrics: 4, request: 5 } as const;
+export const CHILD_FD = { progress: 1, log: 2, failure: 3, metrics: 4, request: 5, data: 6 } as const;
 
 export const CHILD_FAILED_EXIT = 42;
 

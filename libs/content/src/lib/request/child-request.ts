@@ -31,13 +31,18 @@ export interface GitStatusRequest extends ChildRequestBase {
   checkoutLocation: string;
 }
 
-export type ChildRequest = InitializeRequest | GitStatusRequest;
+/** Pack the workspace folder into a tar stream on CHILD_FD.data (backups and snapshots). */
+export interface PackRequest extends ChildRequestBase {
+  operation: 'pack';
+}
+
+export type ChildRequest = InitializeRequest | GitStatusRequest | PackRequest;
 
 /** Largest request accepted (initializers are small; a composite of many downloads stays far below). */
 export const MAX_CHILD_REQUEST_BYTES = 4 * 1024 * 1024;
 
 export function encodeChildRequest(request: ChildRequest): Buffer {
-  if (request.operation === 'git-status') return Buffer.from(JSON.stringify(request));
+  if (request.operation !== 'initialize') return Buffer.from(JSON.stringify(request));
   return Buffer.from(JSON.stringify({ ...request, initializer: initializer.WorkspaceInitializer.toJSON(request.initializer) }));
 }
 
@@ -71,6 +76,7 @@ export function decodeChildRequest(bytes: Buffer): ChildRequest {
     if (typeof raw['checkoutLocation'] !== 'string') throw bad('checkoutLocation must be a string');
     return { operation: 'git-status', destination: raw['destination'], idMapping, checkoutLocation: raw['checkoutLocation'] };
   }
+  if (raw['operation'] === 'pack') return { operation: 'pack', destination: raw['destination'], idMapping };
   if (raw['operation'] !== 'initialize') throw bad(`unknown operation ${JSON.stringify(raw['operation'])}`);
   const spec = initializer.WorkspaceInitializer.fromJSON(raw['initializer']);
   if (!spec.spec) throw bad('no initializer');

@@ -32,6 +32,14 @@ export class ChildPipes {
     });
   }
 
+  /** A pipe the child writes bytes to at fd `target`, as a stream (backpressure reaches the child). */
+  stream(target: number): Socket {
+    const [ours] = this.pair(target);
+    const sock = new Socket({ fd: ours, readable: true, writable: false });
+    this.sockets.push(sock);
+    return sock;
+  }
+
   /** A pipe the child reads at fd `target`; `bytes` are written once the child runs, then EOF. */
   input(target: number): { send(bytes: Buffer): void } {
     const [ours] = this.pair(target);

@@ -1,5 +1,5 @@
 import { WsError, WsErrorCode } from '@wsrun/common';
-import { spawnStage, writeIdMap, type ExecSpec, type ExitStatus, type IdMapping, type Stage } from '@wsrun/native-ns';
+import { spawnStage, writeIdMap, type CapabilitySets, type ExecSpec, type ExitStatus, type IdMapping, type Stage } from '@wsrun/native-ns';
 import { createSandboxSkeleton, type SandboxSkeleton } from './sandbox-skeleton';
 import { layoutMountPoints, sandboxStageOptions } from './sandbox-stage';
 
@@ -25,6 +25,9 @@ export interface SandboxProcessOptions {
   extraReadOnly?: string[];
   /** parent folder of the per-run root skeleton (default: the OS temp folder) */
   skeletonParent?: string;
+  /** see SandboxLayout */
+  capabilities?: CapabilitySets;
+  readOnlyDestination?: boolean;
 }
 
 export class SandboxProcess {
@@ -57,7 +60,14 @@ export class SandboxProcess {
     let stage: Stage | undefined;
     try {
       const options = sandboxStageOptions(
-        { skeleton, destination: opts.destination, bundleDir: opts.bundleDir, ...(opts.extraReadOnly ? { extraReadOnly: opts.extraReadOnly } : {}) },
+        {
+          skeleton,
+          destination: opts.destination,
+          bundleDir: opts.bundleDir,
+          ...(opts.extraReadOnly ? { extraReadOnly: opts.extraReadOnly } : {}),
+          ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
+          ...(opts.readOnlyDestination ? { readOnlyDestination: true } : {}),
+        },
         opts.exec,
         opts.fds,
       );

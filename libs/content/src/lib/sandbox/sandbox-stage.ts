@@ -1,4 +1,4 @@
-import { onlyCapabilities, type ExecSpec, type StageOptions, type StageStep } from '@wsrun/native-ns';
+import { type CapabilitySets, onlyCapabilities, type ExecSpec, type StageOptions, type StageStep } from '@wsrun/native-ns';
 import { SANDBOX_BUNDLE_DIR, SANDBOX_DESTINATION } from '../request/child-protocol';
 import { DEVICES, type SandboxSkeleton } from './sandbox-skeleton';
 
@@ -22,6 +22,10 @@ import { DEVICES, type SandboxSkeleton } from './sandbox-skeleton';
  */
 
 export interface SandboxLayout {
+  /** a different capability set (packing a backup needs only DAC_READ_SEARCH) */
+  capabilities?: CapabilitySets;
+  /** the workspace folder bound read-only (packing only reads it) */
+  readOnlyDestination?: boolean;
   skeleton: SandboxSkeleton;
   /** host path of the workspace folder (bound at /dst) */
   destination: string;
@@ -53,7 +57,7 @@ export function sandboxStageOptions(layout: SandboxLayout, exec: ExecSpec, fds: 
     { op: 'openRoot', register: 2, path: layout.bundleDir },
     ...skeleton.systemFolders.map((f): StageStep => ({ op: 'mount', kind: 'rbind', source: `/${f}`, target: f, targetRoot: ROOT, attr: [...RO] })),
     ...skeleton.etcFolders.map((f): StageStep => ({ op: 'mount', kind: 'rbind', source: `/etc/${f}`, target: `etc/${f}`, targetRoot: ROOT, attr: [...RO] })),
-    { op: 'mount', kind: 'bind', source: '/', sourceRoot: 1, target: SANDBOX_DESTINATION, targetRoot: ROOT, attr: ['nosuid', 'nodev'] },
+    { op: 'mount', kind: 'bind', source: '/', sourceRoot: 1, target: SANDBOX_DESTINATION, targetRoot: ROOT, attr: layout.readOnlyDestination ? [...RO] : ['nosuid', 'nodev'] },
     { op: 'mount', kind: 'bind', source: '/', sourceRoot: 2, target: SANDBOX_BUNDLE_DIR, targetRoot: ROOT, attr: [...RO] },
     { op: 'mount', kind: 'fs', fstype: 'tmpfs', target: 'tmp', targetRoot: ROOT, options: `mode=1777,size=${layout.tmpSize ?? '512m'}`, attr: ['nosuid', 'nodev'] },
     ...DEVICES.map((d): StageStep => ({ op: 'mount', kind: 'bind', source: `/dev/${d}`, target: `dev/${d}`, targetRoot: ROOT, attr: ['nosuid', 'noexec'] })),
@@ -75,7 +79,7 @@ export function sandboxStageOptions(layout: SandboxLayout, exec: ExecSpec, fds: 
     groups: [],
     noNewPrivs: true,
     noCoreDumps: true,
-    capabilities: SANDBOX_CAPABILITIES,
+    capabilities: layout.capabilities ?? SANDBOX_CAPABILITIES,
     pdeathsig: 'SIGKILL',
     fds,
     end: { exec: { cwd: '/', ...exec } },

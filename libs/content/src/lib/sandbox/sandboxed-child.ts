@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import { WsError, WsErrorCode } from '@wsrun/common';
-import { exitCodeOf, type IdMapping } from '@wsrun/native-ns';
+import { exitCodeOf, type CapabilitySets, type IdMapping } from '@wsrun/native-ns';
+import type { Readable } from 'node:stream';
 import type { InitializerProgress } from '../initializers/initializer-context';
 import { CHILD_FAILED_EXIT, CHILD_FD, SANDBOX_BUNDLE_DIR, type ChildFailure } from '../request/child-protocol';
 import { encodeChildRequest, type ChildRequest } from '../request/child-request';
@@ -34,6 +35,14 @@ export interface SandboxedRunOptions {
   skeletonParent?: string;
 }
 
+/** What a particular operation needs beyond the common options. */
+export interface SandboxedChildExtras {
+  capabilities?: CapabilitySets;
+  readOnlyDestination?: boolean;
+  /** consumes the byte stream the child writes on CHILD_FD.data */
+  consumeData?: (data: Readable) => Promise<void>;
+}
+
 /** 0 → 33333 (one id), 1.. → 100000.. (65536 ids): ws-daemon's defaults. */
 export const WORKSPACE_ID_MAPPING: IdMapping[] = [
   { containerId: 0, hostId: 33333, size: 1 },
@@ -49,7 +58,7 @@ const LOG_TAIL_LINES = 20;
  * purpose, DEADLINE_EXCEEDED, CANCELLED, FAILED_PRECONDITION for a destination the sandbox
  * cannot use, INTERNAL for a crash or a sandbox that did not start.
  */
-export async function runSandboxedChild<T>(run: { destination: string; idMapping: IdMapping[] }, request: ChildRequest, options: SandboxedRunOptions): Promise<T> {
+export async function runSandboxedChild<T>(run: { destination: string; idMapping: IdMapping[] }, request: ChildRequest, options: SandboxedRunOptions, extras: SandboxedChildExtras = {}): Promise<T> {
   const idMapping = run.idMapping;
   checkDestination(run.destination, idMapping);
   const mainJs = join(options.bundleDir, 'main.js');
@@ -84,6 +93,9 @@ export async function runSandboxedChild<T>(run: { destination: string; idMapping
     const failure = pipes.output(CHILD_FD.failure);
     const metrics = pipes.output(CHILD_FD.metrics);
     const requestPipe = pipes.input(CHILD_FD.request);
+    const data = extras.consumeData ? pipes.stream(CHILD_FD.data) : undefined;
+    // a consumer that fails (a storage error) stops the child: nothing more to write to
+    const consumed = data && extras.consumeData ? extras.consumeData(data).then(() => undefined, (err: unknown) => { sandbox?.kill(); return err; }) : Promise.resolve(undefined);
     const env: Record<string, string> = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8', WSRUN_LOG_LEVEL: process.env['WSRUN_LOG_LEVEL'] ?? 'info' };
     // only a CA file that is visible inside the sandbox (Node fails to start on a missing one)
     const ca = process.env['NODE_EXTRA_CA_CERTS'];
@@ -97,6 +109,8 @@ export async function runSandboxedChild<T>(run: { destination: string; idMapping
         fds: pipes.childFds,
         ...(options.extraReadOnly ? { extraReadOnly: options.extraReadOnly } : {}),
         ...(options.skeletonParent ? { skeletonParent: options.skeletonParent } : {}),
+        ...(extras.capabilities ? { capabilities: extras.capabilities } : {}),
+        ...(extras.readOnlyDestination ? { readOnlyDestination: true } : {}),
       });
     } catch (err) {
       pipes.closeChildEnds();
@@ -111,6 +125,8 @@ export async function runSandboxedChild<T>(run: { destination: string; idMapping
     );
     const status = await sandbox.exited;
     const [failureText, metricsText] = await Promise.all([failure, metrics, progress, logs]);
+    const consumerError = await consumed;
+    if (consumerError) throw consumerError instanceof WsError ? consumerError : WsError.wrap('consuming the sandbox\'s output', consumerError, WsErrorCode.Internal);
     if (stopped) throw stoppedError(stopped, timeoutMs);
     if (setup) throw WsError.wrap('setting up the content-init sandbox', setup, WsErrorCode.Internal);
     if (status.code === 0) return parseResult(metricsText);
