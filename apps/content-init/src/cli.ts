@@ -1,9 +1,11 @@
 import { Command, Option } from 'commander';
 import type { InitCommandInput } from './commands/init.command';
 import type { ContentInitConfigInput } from './config/content-init-config';
+import type { WorkerConfigInput } from './worker/worker-config';
 
 export type ParsedCommand =
   | { command: 'init'; input: InitCommandInput; config: ContentInitConfigInput }
+  | { command: 'worker'; config: WorkerConfigInput; logLevel: string }
   | { command: 'run-initializer' };
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -34,6 +36,27 @@ export function parseCommandLine(argv: string[]): ParsedCommand {
         input: { dst: opts.dst, initializer: opts.initializer, ...(opts.remote ? { remote: opts.remote } : {}), ...(opts.backup ? { backup: opts.backup } : {}), ...(opts.readOnly ? { readOnly: opts.readOnly } : {}) },
         config: { rootUid: opts.rootUid, subuidStart: opts.subuidStart, subuidSize: opts.subuidSize, timeout: opts.timeout, logLevel: opts.logLevel },
       };
+    });
+  program
+    .command('worker')
+    .description("serve this node's content queues (BullMQ): inits, backups, snapshots and disposals, each in the sandbox")
+    .addOption(new Option('--state-dir <dir>', "ws-daemon's state folder: its private Redis socket and local storage are found there").env('WSRUN_STATE_DIR').default('/var/lib/wsrun'))
+    .addOption(new Option('--redis-url <url>', 'Redis (redis://host:port/db or a socket path); default: <state-dir>/redis/redis.sock').env('REDIS_URL'))
+    .addOption(new Option('--node <name>', "the node whose queues to serve (default: hostname)").env('WSRUN_NODE'))
+    .addOption(new Option('--concurrency <n>', 'inits at once').env('WSRUN_WORKER_CONCURRENCY').default('4'))
+    .addOption(new Option('--backup-concurrency <n>', 'backups, snapshots and disposals at once').env('WSRUN_BACKUP_CONCURRENCY').default('5'))
+    .addOption(new Option('--lock-duration <duration>', "a killed worker's job is taken up again after this").env('WSRUN_LOCK_DURATION').default('30s'))
+    .addOption(new Option('--timeout <duration>', 'a sandboxed run is stopped after this long').env('WSRUN_INIT_TIMEOUT').default('1h'))
+    .addOption(new Option('--storage <kind>', 'object storage').choices(['local', 's3']).env('WSRUN_STORAGE').default('local'))
+    .addOption(new Option('--storage-dir <dir>', 'local storage folder (default <state-dir>/storage)').env('WSRUN_STORAGE_DIR'))
+    .addOption(new Option('--s3-endpoint <url>', 'S3-compatible endpoint').env('WSRUN_S3_ENDPOINT'))
+    .addOption(new Option('--s3-region <region>', 'S3 region').env('WSRUN_S3_REGION'))
+    .addOption(new Option('--s3-access-key-id <id>', 'S3 access key id').env('WSRUN_S3_ACCESS_KEY_ID'))
+    .addOption(new Option('--s3-secret-access-key <key>', 'S3 secret key (prefer the environment variable)').env('WSRUN_S3_SECRET_ACCESS_KEY'))
+    .addOption(new Option('--log-level <level>', 'trace, debug, info, warn or error').env('WSRUN_LOG_LEVEL').default('info'))
+    .action((opts: WorkerConfigInput & { logLevel: string }) => {
+      const { logLevel, ...config } = opts;
+      parsed = { command: 'worker', config, logLevel };
     });
   program
     .command('run-initializer')

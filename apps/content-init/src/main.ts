@@ -3,15 +3,18 @@ import { runInitializerChild } from '@wsrun/content';
 import { parseCommandLine } from './cli';
 import { runInitCommand } from './commands/init.command';
 import { ContentInitConfig } from './config/content-init-config';
+import { runWorker } from './worker/worker.command';
 
-// content-init: fills workspace folders. `init` runs an initializer in the sandbox on a folder;
-// `run-initializer` is the sandboxed child itself.
-// The queue worker (BullMQ) arrives with its own issue and calls the same @wsrun/content core.
+// content-init: fills workspace folders. `worker` serves the node's content queues; `init` runs an
+// initializer in the sandbox on a folder; `run-initializer` is the sandboxed child itself. All of
+// them call the same @wsrun/content core.
 async function main(): Promise<number> {
   const parsed = parseCommandLine(process.argv);
   switch (parsed.command) {
     case 'run-initializer':
       return runInitializerChild(createLogger('content-init'));
+    case 'worker':
+      return runWorker(parsed.config, parsed.logLevel, __dirname);
     case 'init': {
       const config = ContentInitConfig.from(parsed.config);
       // the sandboxed child logs at the operator's level

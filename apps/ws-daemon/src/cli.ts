@@ -21,6 +21,7 @@ export function parseCommandLine(argv: string[]): DaemonConfigInput & { logLevel
     .addOption(new Option('--storage-dir <dir>', 'local storage folder (default <state-dir>/storage)').env('WSRUN_STORAGE_DIR'))
     .addOption(new Option('--storage-listen <host:port>', 'local storage: signed-URL HTTP endpoint').env('WSRUN_STORAGE_LISTEN').default('127.0.0.1:0'))
     .addOption(new Option('--storage-secret <secret>', 'local storage: URL signing secret (default: one kept in <state-dir>)').env('WSRUN_STORAGE_SECRET'))
+    .addOption(new Option('--storage-bandwidth <bytes-per-second>', 'local storage: cap of each download connection (0 = none)').env('WSRUN_STORAGE_BANDWIDTH').default('0'))
     .addOption(new Option('--s3-endpoint <url>', 'S3-compatible endpoint (path-style)').env('WSRUN_S3_ENDPOINT'))
     .addOption(new Option('--s3-region <region>', 'S3 region').env('WSRUN_S3_REGION'))
     .addOption(new Option('--s3-access-key-id <id>', 'S3 access key id').env('WSRUN_S3_ACCESS_KEY_ID'))

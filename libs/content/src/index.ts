@@ -23,6 +23,7 @@ export { runInitializerChild, namespaceIdMapper } from './lib/child/initializer-
 export { runSandboxedChild, WORKSPACE_ID_MAPPING, type SandboxedRunOptions } from './lib/sandbox/sandboxed-child';
 export { runSandboxedInitializer, type SandboxedInitializerRequest } from './lib/sandbox/sandboxed-initializer';
 export { runSandboxedPack } from './lib/sandbox/sandboxed-pack';
+export { backupWorkspace, type BackupOutcome, type BackupRequest } from './lib/backup/workspace-backup';
 export { runSandboxedGitStatus } from './lib/sandbox/sandboxed-git-status';
 export { SandboxProcess, type SandboxProcessOptions } from './lib/sandbox/sandbox-process';
 export { createSandboxSkeleton, type SandboxSkeleton } from './lib/sandbox/sandbox-skeleton';

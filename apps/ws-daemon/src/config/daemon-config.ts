@@ -10,6 +10,7 @@ export interface DaemonConfigInput extends StorageSettingsInput {
   redisUrl?: string;
   storageListen?: string;
   storageSecret?: string;
+  storageBandwidth?: string;
   listen?: string;
   rootUid?: string;
   subuidStart?: string;
@@ -47,6 +48,8 @@ export class DaemonConfig {
     readonly storageListen: { host: string; port: number },
     /** local storage: the URL-signing secret (a secret: never logged); undefined = one kept in the state dir */
     readonly storageSecret: string | undefined,
+    /** local storage: cap of each download connection in bytes/s (0 = none), to spare the node's disk and network */
+    readonly storageBandwidth: number,
   ) {}
 
   static from(input: DaemonConfigInput): DaemonConfig {
@@ -71,7 +74,8 @@ export class DaemonConfig {
     if (!listenMatch) throw invalid('--storage-listen', `"${input.storageListen}" is not host:port`);
     const storageListen = { host: listenMatch[1]!, port: parseInteger('--storage-listen', listenMatch[2], { min: 0, max: 65535 }) };
     if (input.storageSecret !== undefined && input.storageSecret.length < 16) throw invalid('--storage-secret', 'at least 16 characters');
-    return new DaemonConfig(stateDir, listen, rootUid, subuidStart, subuidSize, idMapRateLimit, idMapRateWindowMs, node, input.redisUrl || undefined, storage, storageListen, input.storageSecret);
+    const storageBandwidth = parseInteger('--storage-bandwidth', input.storageBandwidth, { min: 0, default: 0 });
+    return new DaemonConfig(stateDir, listen, rootUid, subuidStart, subuidSize, idMapRateLimit, idMapRateWindowMs, node, input.redisUrl || undefined, storage, storageListen, input.storageSecret, storageBandwidth);
   }
 
   get workspacesDir(): string {

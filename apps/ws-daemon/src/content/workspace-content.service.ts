@@ -80,13 +80,14 @@ export class WorkspaceContentService {
         remote[ref] = await this.sign(parsed, info.size, info.sha256);
       }
     }
-    if (existing) {
-      await this.queue.forgetInit(req.id);
-      this.registry.update(req.id, (w) => (w.init = { status: 'running' }));
-    } else {
-      this.registry.create(req.id, req.owner, 'initializing');
-      this.registry.update(req.id, (w) => (w.init = { status: 'running' }));
-    }
+    // a finished job of an earlier life of this workspace id would be joined instead of run
+    await this.queue.forgetInit(req.id);
+    if (!existing) this.registry.create(req.id, req.owner, 'initializing');
+    const checkoutLocation = checkoutLocationOf(req.initializer);
+    this.registry.update(req.id, (w) => {
+      w.init = { status: 'running' };
+      if (checkoutLocation !== undefined) w.checkoutLocation = checkoutLocation;
+    });
     const layout = this.registry.layout(req.id);
     mkdirSync(layout.content, { recursive: true, mode: 0o755 });
     chownSync(layout.content, this.config.rootUid, this.config.rootUid);
@@ -153,6 +154,7 @@ export class WorkspaceContentService {
       workspaceId: id,
       contentDir: layout.content,
       idMapping: ws.idMapping,
+      ...(ws.checkoutLocation !== undefined ? { checkoutLocation: ws.checkoutLocation } : {}),
       ...(backup && ws.init?.status === 'done'
         ? { backup: this.backupData(ws, 'backup', formatObjectRef({ bucket: ownerBucket(ws.owner), object: workspaceObjects.backup(id) })) }
         : {}),
@@ -233,5 +235,23 @@ export function snapshotsOf(init: initializer.WorkspaceInitializer | undefined):
       return spec.value.initializer.flatMap(snapshotsOf);
     default:
       return [];
+  }
+}
+
+/** Where an initializer puts the workspace's repository, if it makes one. */
+export function checkoutLocationOf(init: initializer.WorkspaceInitializer | undefined): string | undefined {
+  const spec = init?.spec;
+  if (!spec) return undefined;
+  switch (spec.$case) {
+    case 'git':
+      return spec.value.checkoutLocation;
+    case 'prebuild':
+      return spec.value.git[0]?.checkoutLocation;
+    case 'backup':
+      return spec.value.checkoutLocation || undefined;
+    case 'composite':
+      return spec.value.initializer.map(checkoutLocationOf).find((l) => l !== undefined);
+    default:
+      return undefined;
   }
 }

@@ -29,6 +29,8 @@ export interface WorkspaceRecord {
   init?: InitOutcome;
   /** "object@bucket" of the last committed backup */
   lastBackup?: string;
+  /** where the workspace's repository is, inside the workspace (for its git status) */
+  checkoutLocation?: string;
 }
 
 export interface InitOutcome {

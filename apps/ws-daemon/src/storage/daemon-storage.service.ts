@@ -39,6 +39,7 @@ export class DaemonStorage implements OnApplicationShutdown {
       secret,
       host: this.config.storageListen.host,
       port: this.config.storageListen.port,
+      ...(this.config.storageBandwidth > 0 ? { maxBytesPerSecondPerConnection: this.config.storageBandwidth } : {}),
     });
     const baseUrl = await this.server.listen();
     this.storage = new LocalObjectStorage({ root: settings.dir, signing: { baseUrl, secret } });

@@ -105,6 +105,8 @@ export interface DisposeJobData {
   idMapping: IdRange[];
   /** a final backup, committed before anything is removed */
   backup?: BackupJobData;
+  /** the repository's folder inside the workspace, for its git status ("" = the workspace) */
+  checkoutLocation?: string;
 }
 
 export interface DisposeJobResult {
