@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 
 const root = resolve(__dirname, '../..');
@@ -14,6 +16,19 @@ describe('repository layout', () => {
     expect(native.length).toBeGreaterThan(0);
     expect(native.filter((f) => !f.startsWith('libs/native-ns/'))).toEqual([]);
   });
+
+  it('the project graph has no app depending on another app', () => {
+    const file = resolve(tmpdir(), `wsrun-graph-${process.pid}.json`);
+    execFileSync(resolve(root, 'node_modules/.bin/nx'), ['graph', `--file=${file}`], { cwd: root, stdio: 'pipe', env: { ...process.env, NX_DAEMON: 'false' } });
+    const { graph } = JSON.parse(readFileSync(file, 'utf8')) as {
+      graph: { nodes: Record<string, { type: string }>; dependencies: Record<string, { target: string }[]> };
+    };
+    rmSync(file, { force: true });
+    const apps = Object.keys(graph.nodes).filter((n) => graph.nodes[n]!.type === 'app');
+    expect(apps.sort()).toEqual(['content-init', 'workspacekit', 'ws-daemon']);
+    const appToApp = apps.flatMap((a) => graph.dependencies[a]!.filter((d) => apps.includes(d.target)).map((d) => `${a} -> ${d.target}`));
+    expect(appToApp).toEqual([]);
+  }, 60_000);
 
   it('every project has build, test and lint targets and apps also serve', () => {
     const projects = JSON.parse(execFileSync(resolve(root, 'node_modules/.bin/nx'), ['show', 'projects', '--json'], { cwd: root, encoding: 'utf8', env: { ...process.env, NX_DAEMON: 'false' } })) as string[];
