@@ -8,7 +8,7 @@ function runKit(args: string[]): { exited: Promise<number | null>; output: () =>
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  return { exited: new Promise((r) => child.once('exit', (code) => r(code))), output: () => out, kill: (s) => child.kill(s) };
+  return { exited: new Promise((r) => child.once('close', (code) => r(code))), output: () => out, kill: (s) => child.kill(s) };
 }
 
 const state = (run: Ring0Run) => JSON.parse(readFileSync(join(run.runtimeDir, 'state.json'), 'utf8')) as { ring1: number; ring2: number };

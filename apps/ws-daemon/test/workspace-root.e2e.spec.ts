@@ -41,7 +41,7 @@ describe('a workspace on its own root', () => {
     expect(prepared.rootShift).toBe(1); // ROOT_SHIFT_IDMAPPED
     await r0.go('go', 1);
     expect(await r0.exited()).toEqual({ code: 0, signal: null });
-    const out = r0.output;
+    const out = await r0.outputUntil('end');
     expect(out.split('\n')[0]).toBe('0');
     expect(out).toContain('passwd-written');
     expect(out).toContain('usr-written');
@@ -74,7 +74,7 @@ describe('a workspace on its own root', () => {
     );
     await r0.go('go', 1);
     expect(await r0.exited()).toEqual({ code: 0, signal: null });
-    const out = r0.output;
+    const out = await r0.outputUntil('end');
     const pids = /pids=([\d ]+)/.exec(out)![1]!.trim().split(' ').map(Number);
     expect(pids[0]).toBe(1);
     expect(Math.max(...pids)).toBeLessThan(20);
@@ -108,7 +108,7 @@ describe('a workspace on its own root', () => {
     const umounted = await r0.rpc('umountProc', { target: '/tmp/later', pid: ring2 });
     expect({ ...umounted, output: umounted.error ? r0.output : '' }).toEqual({ ok: {}, output: '' });
     expect(await r0.exited()).toEqual({ code: 0, signal: null });
-    const out = r0.output;
+    const out = await r0.outputUntil('later=gone');
     expect(out).toContain('later-kallsyms-bytes=0');
     expect(out).toContain('umount-mask=refused');
     expect(out).toContain('remount-sys=refused');
@@ -134,7 +134,7 @@ describe('a workspace on its own root', () => {
     await outputContains(r0, 'ready');
     expect(await r0.rpc('mountProc', { target: '/escape', pid: ring2 })).toEqual({ ok: {} });
     expect(await r0.exited()).toEqual({ code: 0, signal: null });
-    expect(r0.output).toContain('inside=proc');
+    expect(await r0.outputUntil('inside=')).toContain('inside=proc');
     // on the node, no proc appeared at the link's target
     expect(existsSync(nodeDir) ? readdirSync(nodeDir).includes('self') : existedOnNode).toBe(false);
   });
@@ -162,7 +162,7 @@ describe('a workspace on its own root', () => {
     await outputContains(r0, 'sysfs-checked');
     expect(await r0.rpc('umountSysfs', { target: '/tmp/sys', pid: ring2 })).toEqual({ ok: {} });
     expect(await r0.exited()).toEqual({ code: 0, signal: null });
-    const out = r0.output;
+    const out = await r0.outputUntil('sys=gone');
     expect(out).toMatch(/^nets=lo\s*$/m);
     expect(out).toContain('firmware=0');
     expect(out).toContain('write=refused');

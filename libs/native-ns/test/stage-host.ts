@@ -100,6 +100,19 @@ export class StageHost {
     this.child.send({ cmd: 'kill', signal });
   }
 
+  /**
+   * Waits until the output holds `marker`: the stage's output travels through this host's stdout
+   * pipe, and the exit message (IPC) can overtake its last bytes.
+   */
+  async outputUntil(marker: string, timeoutMs = 10_000): Promise<string> {
+    const until = Date.now() + timeoutMs;
+    while (!this.output.includes(marker)) {
+      if (Date.now() > until) throw new Error(`stage host: "${marker}" not in the output: ${this.output}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return this.output;
+  }
+
   async exited(): Promise<ExitStatus> {
     return (await this.next((e) => e.event === 'exited', 20_000)).status!;
   }

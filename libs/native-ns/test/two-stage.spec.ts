@@ -53,7 +53,7 @@ describe('a two-stage program (ring1 + ring2)', () => {
   afterAll(removeFixtureBundles);
 
   it('runs the command as root in its own pid namespace, after the go-ahead, with mount handed to the supervisor', async () => {
-    const { ring1 } = await startWorkspace(host, 'id -u; echo $$; cat /proc/self/uid_map | tr -s " "; mount -t proc proc /mnt; echo mount-rc=$?; exit 42');
+    const { ring1 } = await startWorkspace(host, 'id -u; echo $$; cat /proc/self/uid_map | tr -s " "; mount -t proc proc /mnt; echo mount-rc=$?; echo END; exit 42');
     // held at the wait step: nothing has run yet, whatever the scheduler does
     expect(host.output).toBe('');
     // stage 1 stays small: it is the C helper, not a copy of Node
@@ -65,7 +65,7 @@ describe('a two-stage program (ring1 + ring2)', () => {
     expect(status).toEqual({ code: 42, signal: null });
     const notification = await host.next((e) => e.event === 'notification');
     expect(notification).toMatchObject({ syscall: 'mount', strings: ['proc', '/mnt', 'proc'] });
-    const lines = host.output.trim().split('\n');
+    const lines = (await host.outputUntil('END')).trim().split('\n');
     expect(lines.slice(0, 4)).toEqual(['0', '1', ' 0 33333 1', ' 1 100000 65534']);
     expect(lines).toContain('mount-rc=32');
   });
@@ -76,7 +76,7 @@ describe('a two-stage program (ring1 + ring2)', () => {
     await waitForOutput(host, 'ready');
     host.kill('SIGTERM');
     expect(await host.exited()).toEqual({ code: 7, signal: null });
-    expect(host.output).toContain('got-term');
+    expect(await host.outputUntil('got-term')).toContain('got-term');
   });
 
   it('a command killed by a signal is reported as killed by that signal', async () => {

@@ -15,7 +15,7 @@ describe('a stage in a new user namespace', () => {
         name: 'test:userns',
         namespaces: ['user'],
         hold: true,
-        end: { exec: { argv: ['sh', '-c', 'id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map'], env: SHELL_ENV } },
+        end: { exec: { argv: ['sh', '-c', 'id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; echo END'], env: SHELL_ENV } },
       });
       // held: nothing ran yet, the map is still empty
       expect(host.output).toBe('');
@@ -23,8 +23,8 @@ describe('a stage in a new user namespace', () => {
       writeIdMap(pid, 'gid', WORKSPACE_MAP);
       host.release();
       expect(await host.exited()).toEqual({ code: 0, signal: null });
-      const lines = host.output.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
-      expect(lines).toEqual(['0', '0', '0 33333 1', '1 100000 65534', '0 33333 1', '1 100000 65534']);
+      const lines = (await host.outputUntil('END')).trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+      expect(lines).toEqual(['0', '0', '0 33333 1', '1 100000 65534', '0 33333 1', '1 100000 65534', 'END']);
     } finally {
       await host.close();
     }

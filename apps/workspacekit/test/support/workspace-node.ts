@@ -110,7 +110,8 @@ export function startRing0(socket: string, command: string[], opts: { grace?: st
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  // 'close', not 'exit': only then is everything the rings wrote read from the pipes
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('close', (code, signal) => r({ code, signal })));
   return { child, output: () => out, exited, runtimeDir };
 }
 

@@ -141,11 +141,15 @@ export class InWorkspaceService {
    * ring0 (ring0 was killed, e.g. with SIGKILL, and could not call Teardown), the daemon tears the
    * workspace down itself.
    */
-  peerGone(workspaceId: string): Promise<void> {
-    return this.serialized({ workspaceId, pid: 0, uid: 0, gid: 0 }, (ws) => {
-      if (!ws.prepared || (ws.ring0 && isAlive(ws.ring0))) return;
-      this.log.warn({ workspace: ws.id }, 'ring0 is gone without Teardown: tearing the workspace down');
-      this.tearDown(ws);
+  async peerGone(workspaceId: string): Promise<void> {
+    const ws = this.registry.find(workspaceId);
+    if (!ws?.prepared || !ws.ring0) return;
+    // the kernel closes a dying process's sockets before it is gone from /proc: give it a moment
+    for (let i = 0; i < 40 && isAlive(ws.ring0); i++) await new Promise((r) => setTimeout(r, 50));
+    return this.serialized({ workspaceId, pid: 0, uid: 0, gid: 0 }, (current) => {
+      if (!current.prepared || (current.ring0 && isAlive(current.ring0))) return;
+      this.log.warn({ workspace: current.id }, 'ring0 is gone without Teardown: tearing the workspace down');
+      this.tearDown(current);
     });
   }
 

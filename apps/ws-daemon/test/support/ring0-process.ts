@@ -109,6 +109,17 @@ export class Ring0Process {
     await this.request({ cmd: 'wait-for', tag, depth });
   }
 
+  /** Waits for `marker` in the output: the rings write through this process's stdout pipe, and
+   *  the exit message (IPC) can overtake the last bytes. */
+  async outputUntil(marker: string, timeoutMs = 10_000): Promise<string> {
+    const until = Date.now() + timeoutMs;
+    while (!this.output.includes(marker)) {
+      if (Date.now() > until) throw new Error(`ring0: "${marker}" not in the output: ${this.output}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return this.output;
+  }
+
   async exited(): Promise<{ code: number | null; signal: string | null }> {
     return (await this.request({ cmd: 'exited' }))['status'] as { code: number | null; signal: string | null };
   }

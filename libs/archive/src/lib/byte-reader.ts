@@ -45,28 +45,65 @@ export class ByteReader {
     return true;
   }
 
+  /** Bytes held and not handed out yet. */
+  get available(): number {
+    return this.buffered;
+  }
+
+  /**
+   * Exactly n bytes when they are already held (no await, so no microtask hop per header), else
+   * undefined and nothing is consumed.
+   */
+  tryRead(n: number): Buffer | undefined {
+    return this.buffered >= n ? this.gather(n) : undefined;
+  }
+
   /** Exactly n bytes, or fewer only when the input ended first (the caller decides what that means). */
   async read(n: number): Promise<Buffer> {
     while (this.buffered < n && (await this.pull()));
-    const take = Math.min(n, this.buffered);
-    let out: Buffer;
-    if (this.chunks.length > 0 && this.chunks[0].length >= take) out = this.take(take);
-    else {
-      const parts: Buffer[] = [];
-      for (let left = take; left > 0; ) {
-        const part = this.take(Math.min(left, this.chunks[0].length));
-        parts.push(part);
-        left -= part.length;
-      }
-      out = Buffer.concat(parts, take);
-    }
-    return out;
+    return this.gather(Math.min(n, this.buffered));
+  }
+
+  /** `n` bytes (≤ available) as one buffer: a view when one chunk holds them, else a copy. */
+  gather(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
+    if (this.chunks[0].length >= n) return this.take(n);
+    return Buffer.concat(this.takeViews(n), n);
   }
 
   /** Up to `max` bytes (at least 1) as a view of a source chunk; an empty buffer at the end of the input. */
   async readSome(max: number): Promise<Buffer> {
     if (this.buffered === 0 && !(await this.pullNonEmpty())) return Buffer.alloc(0);
     return this.take(Math.min(max, this.chunks[0].length));
+  }
+
+  /** The next n bytes (≤ available) as views of the source chunks, without copying. */
+  takeViews(n: number): Buffer[] {
+    const out: Buffer[] = [];
+    for (let left = n; left > 0; ) {
+      const part = this.take(Math.min(left, this.chunks[0].length));
+      out.push(part);
+      left -= part.length;
+    }
+    return out;
+  }
+
+  /** Drops the next n bytes (≤ available). */
+  skip(n: number): void {
+    for (let left = n; left > 0; ) {
+      const first = this.chunks[0];
+      if (left >= first.length) {
+        this.chunks.shift();
+        left -= first.length;
+        this.buffered -= first.length;
+        this.position += first.length;
+      } else {
+        this.chunks[0] = first.subarray(left);
+        this.buffered -= left;
+        this.position += left;
+        left = 0;
+      }
+    }
   }
 
   private async pullNonEmpty(): Promise<boolean> {

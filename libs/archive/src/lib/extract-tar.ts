@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { WsError, WsErrorCode } from '@wsrun/common';
 import { closeFd, fsetxattr, linkAt, lchownAt, lutimesAt, mkdirAt, mknodAt, openRoot, symlinkAt, unlinkAt } from '@wsrun/native-ns';
 import { checkEntryPath, symlinkRefusal, typeRefusal, type PolicyOptions } from './extract-policy';
-import { writeChunks } from './fd-write';
+import { writeAllSync, writeChunks } from './fd-write';
 import { chmodFd, errnoOf, isEmptyDirAt, lstatAt, O_PATH, openBeneath, openDirBeneath, openOrCreateDirs, withFd } from './safe-tree';
 import { commitStaging, createStaging, removeStaging, type Staging } from './staging';
 import { identityIdMapper, type IdMapper, type TarEntryHeader } from './tar-entry';
@@ -90,6 +90,8 @@ const SKIPPABLE_XATTR_ERRNO = new Set(['EPERM', 'EACCES', 'ENOTSUP', 'EOPNOTSUPP
 const { O_CREAT, O_EXCL, O_WRONLY, O_NOFOLLOW, O_RDONLY } = fs.constants;
 const S_IFMT_OF = { char: 0o020000, block: 0o060000, fifo: 0o010000 } as const;
 const IMPLICIT_DIR_MODE = 0o755;
+/** bodies up to this size are written with one blocking writev once all of it is in memory */
+const SYNC_WRITE_MAX = 256 * 1024;
 
 interface DirMeta {
   implicit: boolean;
@@ -222,7 +224,7 @@ class Extraction {
           this.makeDir(parts, path, h);
           break;
         case 'file':
-          await this.writeFile(parts, path, h, entry.body);
+          await this.writeFile(parts, path, h, entry);
           break;
         case 'symlink':
           this.makeSymlink(parts, path, h);
@@ -322,18 +324,24 @@ class Extraction {
     this.dirMeta.set(path, { implicit: false, mode: h.mode, ...ids, atimeNs: h.atimeNs ?? h.mtimeNs, mtimeNs: h.mtimeNs, xattrs: h.xattrs });
   }
 
-  private async writeFile(parts: string[], path: string, h: TarEntryHeader, body: AsyncIterable<Buffer>): Promise<void> {
+  private async writeFile(parts: string[], path: string, h: TarEntryHeader, entry: TarEntry): Promise<void> {
     const ids = this.ids(h);
     const parentFd = this.parent(parts);
     const name = parts[parts.length - 1];
     const fd = this.createFresh(parentFd, name, path, () => openBeneath(parentFd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0o600));
     if (fd === undefined) throw new WsError(WsErrorCode.Internal, `${path}: no file descriptor`);
     try {
-      await writeChunks(fd, body, (n) => {
-        this.bytes += n;
-        this.checkAbort();
-        this.progress(false);
-      });
+      if (h.size <= SYNC_WRITE_MAX) {
+        // small bodies in one blocking writev: a thread-pool round trip per file costs more than the write
+        writeAllSync(fd, entry.takeBuffered() ?? (await collect(entry.body)), 0);
+        this.bytes += h.size;
+      } else {
+        await writeChunks(fd, entry.body, (n) => {
+          this.bytes += n;
+          this.checkAbort();
+          this.progress(false);
+        });
+      }
       // chown before xattrs (chown drops security.capability) and before chmod (it drops setuid)
       if (ids) fs.fchownSync(fd, ids.uid, ids.gid);
       this.setXattrs(fd, path, h.xattrs);
@@ -439,6 +447,12 @@ class Extraction {
       });
     }
   }
+}
+
+async function collect(chunks: AsyncIterable<Buffer>): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const chunk of chunks) out.push(chunk);
+  return out;
 }
 
 /**

@@ -46,18 +46,39 @@ function writev(fd: number, buffers: Buffer[], position: number): Promise<number
   return new Promise((resolve, reject) => fs.writev(fd, buffers, position, (err, n) => (err ? reject(err) : resolve(n))));
 }
 
+/**
+ * Writes buffers to fd from `position` with blocking writev calls. For bodies the parser already
+ * holds in memory: a thread-pool round trip costs more than the write itself (page cache).
+ */
+export function writeAllSync(fd: number, buffers: Buffer[], position: number): void {
+  let rest = buffers;
+  let at = position;
+  while (rest.length > 0) {
+    const n = fs.writevSync(fd, rest, at);
+    at += n;
+    rest = afterWritten(rest, n, fd);
+  }
+}
+
+/** What is left of buffers after a write of n bytes; EIO when a write made no progress. */
+function afterWritten(buffers: Buffer[], n: number, fd: number): Buffer[] {
+  if (n === 0 && buffers.some((b) => b.length > 0)) throw Object.assign(new Error(`write to fd ${fd} made no progress`), { code: 'EIO' });
+  let rest = buffers;
+  while (rest.length > 0 && n >= rest[0].length) {
+    n -= rest[0].length;
+    rest = rest.slice(1);
+  }
+  if (rest.length > 0 && n > 0) rest = [rest[0].subarray(n), ...rest.slice(1)];
+  return rest;
+}
+
 /** writev until every byte is written (a regular file rarely takes less, but it may). */
 async function writeAll(fd: number, buffers: Buffer[], position: number): Promise<void> {
   let rest = buffers;
   let at = position;
   while (rest.length > 0) {
-    let n = await writev(fd, rest, at);
-    if (n === 0 && rest.some((b) => b.length > 0)) throw Object.assign(new Error(`write to fd ${fd} made no progress`), { code: 'EIO' });
+    const n = await writev(fd, rest, at);
     at += n;
-    while (rest.length > 0 && n >= rest[0].length) {
-      n -= rest[0].length;
-      rest = rest.slice(1);
-    }
-    if (rest.length > 0 && n > 0) rest = [rest[0].subarray(n), ...rest.slice(1)];
+    rest = afterWritten(rest, n, fd);
   }
 }

@@ -5,7 +5,7 @@ import { closeFd, DirentType, fgetxattrs, readDirFd, readlinkAt } from '@wsrun/n
 import { DEFAULT_MAX_META_SIZE } from './pax';
 import { errnoOf, O_NOATIME, O_PATH, openBeneath } from './safe-tree';
 import { byBytes } from './staging';
-import { identityIdMapper, type IdMapper } from './tar-entry';
+import { identityIdMapper, type IdMapper, type TarEntryType } from './tar-entry';
 import { TarWriter, type TarWriteEntry } from './tar-writer';
 
 /**
@@ -43,6 +43,8 @@ export interface PackResult {
 }
 
 const CHUNK = 1024 * 1024;
+/** files up to this size are read with blocking reads (see readSmallFile) */
+const SYNC_READ_MAX = 256 * 1024;
 /** xattr bytes per member: half the pax header limit of the reader (DEFAULT_MAX_META_SIZE), the rest for path and times */
 const XATTR_BUDGET = DEFAULT_MAX_META_SIZE / 2;
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -139,12 +141,11 @@ class Packer {
     }
     try {
       const st = fs.fstatSync(pathFd, { bigint: true });
-      const base = this.baseEntry(path, st);
       if (st.isDirectory()) {
         // "." of the O_PATH fd is that same directory: no window for a swap
         const fd = openBeneath(pathFd, '', O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
         try {
-          await this.writer.add({ ...base, type: 'dir', xattrs: this.xattrsOf(fd, path) });
+          await this.writer.add(this.entryOf(path, st, 'dir', { xattrs: this.xattrsOf(fd, path) }));
         } catch (err) {
           closeFd(fd);
           throw err;
@@ -154,12 +155,12 @@ class Packer {
       if (st.isFile()) {
         await this.packFile(dirFd, name, path, st);
       } else if (st.isSymbolicLink()) {
-        await this.writer.add({ ...base, type: 'symlink', linkpath: readlinkAt(pathFd, '') });
+        await this.writer.add(this.entryOf(path, st, 'symlink', { linkpath: readlinkAt(pathFd, '') }));
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
         const { major, minor } = splitDev(st.rdev);
-        await this.writer.add({ ...base, type: st.isCharacterDevice() ? 'char' : 'block', devMajor: major, devMinor: minor });
+        await this.writer.add(this.entryOf(path, st, st.isCharacterDevice() ? 'char' : 'block', { devMajor: major, devMinor: minor }));
       } else if (st.isFIFO()) {
-        await this.writer.add({ ...base, type: 'fifo' });
+        await this.writer.add(this.entryOf(path, st, 'fifo'));
       } else {
         this.warn(path, 'socket (tar cannot store it)');
       }
@@ -169,13 +170,27 @@ class Packer {
     }
   }
 
-  private baseEntry(path: string, st: fs.BigIntStats): Omit<TarWriteEntry, 'type'> {
+  /** The entry for a member; `extra` fills the type's own fields. */
+  private entryOf(path: string, st: fs.BigIntStats, type: TarEntryType, extra: Partial<Pick<TarWriteEntry, 'size' | 'linkpath' | 'xattrs' | 'devMajor' | 'devMinor'>> = {}): TarWriteEntry {
     const uid = this.mapId.uid(Number(st.uid));
     const gid = this.mapId.gid(Number(st.gid));
     if (!Number.isInteger(uid) || uid < 0 || !Number.isInteger(gid) || gid < 0) {
       throw new WsError(WsErrorCode.FailedPrecondition, `packing ${JSON.stringify(path)}: owner ${st.uid}:${st.gid} has no mapping`);
     }
-    return { path, mode: Number(st.mode & 0o7777n), uid, gid, mtimeNs: st.mtimeNs };
+    // every field in one literal, no spread: objects of one shape for the writer, which runs per member
+    return {
+      path,
+      type,
+      mode: Number(st.mode & 0o7777n),
+      uid,
+      gid,
+      mtimeNs: st.mtimeNs,
+      size: extra.size,
+      linkpath: extra.linkpath,
+      xattrs: extra.xattrs,
+      devMajor: extra.devMajor,
+      devMinor: extra.devMinor,
+    };
   }
 
   /** A regular file found through its O_PATH fd: opened for reading and checked to be the same inode. */
@@ -199,15 +214,17 @@ class Packer {
 
   /** A regular file from its read fd (not closed here): a hardlink entry if its inode was written before. */
   private async packOpenFile(fd: number, st: fs.BigIntStats, path: string): Promise<void> {
-    const base = this.baseEntry(path, st);
-    const key = `${st.dev}:${st.ino}`;
-    if (st.nlink > 1n) {
+    const key = st.nlink > 1n ? `${st.dev}:${st.ino}` : '';
+    if (key) {
       const first = this.links.get(key);
-      if (first !== undefined) return this.writer.add({ ...base, type: 'hardlink', linkpath: first });
+      if (first !== undefined) return this.writer.add(this.entryOf(path, st, 'hardlink', { linkpath: first }));
     }
     const size = Number(st.size);
-    await this.writer.add({ ...base, type: 'file', size, xattrs: this.xattrsOf(fd, path) }, this.fileBody(fd, size, path));
-    if (st.nlink > 1n) this.links.set(key, path);
+    const xattrs = this.xattrsOf(fd, path);
+    // small files in one blocking read: a thread-pool round trip per file costs more than the read
+    const body = size <= SYNC_READ_MAX ? this.readSmallFile(fd, size, path) : this.fileBody(fd, size, path);
+    await this.writer.add(this.entryOf(path, st, 'file', { size, xattrs }), body);
+    if (key) this.links.set(key, path);
   }
 
   /** `size` bytes of the file; a file that shrank meanwhile is padded with zeros (GNU tar does the same). */
@@ -226,6 +243,22 @@ class Packer {
       pos += n;
       yield n === want ? buf : buf.subarray(0, n);
     }
+  }
+
+  /** All `size` bytes of a small file, read synchronously; zero-padded like fileBody when it shrank. */
+  private readSmallFile(fd: number, size: number, path: string): Buffer {
+    const buf = Buffer.allocUnsafe(size);
+    let pos = 0;
+    while (pos < size) {
+      const n = fs.readSync(fd, buf, pos, size - pos, pos);
+      if (n === 0) {
+        this.warn(path, `shrank by ${size - pos} bytes while packing; padded with zeros`);
+        buf.fill(0, pos);
+        break;
+      }
+      pos += n;
+    }
+    return buf;
   }
 
   /**

@@ -32,24 +32,49 @@ export function parsePaxRecords(data: Buffer, offset: number): PaxRecords {
     const eq = data.indexOf(0x3d, space + 1);
     if (eq === -1 || eq >= end - 1) throw malformed('pax record without "="', offset);
     if (eq === space + 1) throw malformed('pax record with an empty key', offset);
-    const key = decodeUtf8(data.subarray(space + 1, eq));
-    if (!key.valid || key.text.includes('\0')) throw malformed('pax record key is not valid text', offset);
-    records.set(key.text, data.subarray(eq + 1, end - 1));
+    records.set(recordKey(data, space + 1, eq, offset), data.subarray(eq + 1, end - 1));
     at = end;
   }
   return records;
 }
 
+/** The key of a record: ASCII read directly (every standard key), anything else must be valid UTF-8 without NUL. */
+function recordKey(data: Buffer, start: number, end: number, offset: number): string {
+  let i = start;
+  while (i < end && data[i] > 0 && data[i] < 0x80) i++;
+  if (i === end) return data.toString('latin1', start, end);
+  const key = decodeUtf8(data.subarray(start, end));
+  if (!key.valid || key.text.includes('\0')) throw malformed('pax record key is not valid text', offset);
+  return key.text;
+}
+
 /** Encodes records; the length prefix is found by iterating until it is stable (it counts itself). */
 export function encodePaxRecords(records: Iterable<[string, Buffer | string]>): Buffer {
+  // text records (all but xattrs) are joined as one string: one Buffer instead of three per record
   const parts: Buffer[] = [];
+  let text = '';
   for (const [key, value] of records) {
-    const body = Buffer.concat([Buffer.from(` ${key}=`, 'utf8'), typeof value === 'string' ? Buffer.from(value, 'utf8') : value, Buffer.from('\n')]);
-    let len = body.length + 1;
-    while (String(len).length + body.length !== len) len = String(len).length + body.length;
-    parts.push(Buffer.from(String(len), 'latin1'), body);
+    if (typeof value === 'string') {
+      const body = ` ${key}=${value}\n`;
+      text += `${recordLength(Buffer.byteLength(body, 'utf8'))}${body}`;
+      continue;
+    }
+    if (text) parts.push(Buffer.from(text, 'utf8'));
+    text = '';
+    const head = Buffer.from(` ${key}=`, 'utf8');
+    const bodyLength = head.length + value.length + 1;
+    parts.push(Buffer.from(String(recordLength(bodyLength)), 'latin1'), head, value, Buffer.from('\n'));
   }
+  if (parts.length === 0) return Buffer.from(text, 'utf8');
+  if (text) parts.push(Buffer.from(text, 'utf8'));
   return Buffer.concat(parts);
+}
+
+/** The length of a record whose text after the length digits is bodyLength bytes. */
+function recordLength(bodyLength: number): number {
+  let len = bodyLength + 1;
+  while (String(len).length + bodyLength !== len) len = String(len).length + bodyLength;
+  return len;
 }
 
 /** The pax state of one entry: the archive's global ("g") records overlaid by its own ("x"). */
@@ -76,6 +101,12 @@ export class PaxState {
 
   /** The attributes for the entry being read now; clears the per-entry records. */
   takeAttributes(offset: number): PaxAttributes {
+    if (this.global.size === 0) {
+      // the usual archive: no global records, the entry's own are all there is
+      const local = this.local;
+      if (local.size > 0) this.local = new Map();
+      return paxAttributes(local, offset, true);
+    }
     const merged: PaxRecords = new Map();
     for (const [k, v] of this.global) {
       // a global path/linkpath/size would give every entry the same name or size: ignored
@@ -108,8 +139,10 @@ export interface PaxAttributes {
 
 const ID_MAX = 0xfffffffe;
 
-function paxAttributes(records: PaxRecords, offset: number): PaxAttributes {
+/** The attributes of records; with `skipEmpty`, a record with an empty value is left out (it only hides a global one). */
+function paxAttributes(records: PaxRecords, offset: number, skipEmpty = false): PaxAttributes {
   const out: PaxAttributes = { xattrs: new Map(), invalidUtf8: false };
+  if (records.size === 0) return out;
   const text = (value: Buffer): string => {
     const { text: t, valid } = decodeUtf8(value);
     if (!valid) out.invalidUtf8 = true;
@@ -121,6 +154,7 @@ function paxAttributes(records: PaxRecords, offset: number): PaxAttributes {
     return Number(t);
   };
   for (const [key, value] of records) {
+    if (skipEmpty && value.length === 0) continue;
     if (key.startsWith('GNU.sparse.')) throw unsupported('GNU sparse file (pax GNU.sparse.*)', offset);
     if (key.startsWith(XATTR_PREFIX)) {
       const name = key.slice(XATTR_PREFIX.length);
@@ -168,11 +202,15 @@ export function unsupported(what: string, offset: number): WsError {
   return new WsError(WsErrorCode.InvalidArgument, `unsupported tar archive: ${what} at offset ${offset}`);
 }
 
+const PAX_TIME = /^(-?)([0-9]{1,19})(?:\.([0-9]+))?$/;
+
 /** "<seconds>[.<fraction>]", optionally negative, to nanoseconds; digits beyond ns are dropped. */
 export function parsePaxTime(value: string, offset: number): bigint {
-  const m = /^(-?)([0-9]{1,19})(?:\.([0-9]+))?$/.exec(value);
+  const m = PAX_TIME.exec(value);
   if (!m) throw malformed(`pax time ${JSON.stringify(value)} is not a decimal number`, offset);
-  const ns = BigInt(m[2]) * 1_000_000_000n + BigInt((m[3] ?? '').slice(0, 9).padEnd(9, '0'));
+  // seconds and the fraction's first 9 digits ("5" is 500000000 ns) joined: one BigInt conversion
+  const frac = m[3] === undefined ? '000000000' : m[3].length >= 9 ? m[3].slice(0, 9) : m[3].padEnd(9, '0');
+  const ns = BigInt(m[2] + frac);
   return m[1] ? -ns : ns;
 }
 

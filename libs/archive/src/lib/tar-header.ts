@@ -33,6 +33,9 @@ const F = {
   prefix: [345, 155],
 } as const satisfies Record<string, readonly [number, number]>;
 
+/** Where the type character sits in a header block. */
+export const TYPEFLAG_OFFSET = F.typeflag[0];
+
 export type HeaderFormat = 'ustar' | 'gnu';
 
 /** A decoded header block. Strings are decoded as UTF-8; `invalidUtf8` flags names that are not. */
@@ -56,19 +59,22 @@ export interface RawHeader {
   invalidUtf8: boolean;
 }
 
-/** Fields for encodeHeader; every value must already fit its field (the writer checks). */
+/**
+ * Fields for encodeHeader; every value must already fit its field (the writer checks). Text is
+ * raw bytes, or a string of ASCII characters only (written as is, without a Buffer per field).
+ */
 export interface HeaderFields {
-  name: Buffer;
-  prefix?: Buffer;
+  name: Buffer | string;
+  prefix?: Buffer | string;
   mode: number;
   uid: number;
   gid: number;
   size: number;
   mtime: number;
   typeflag: string;
-  linkname?: Buffer;
-  uname?: Buffer;
-  gname?: Buffer;
+  linkname?: Buffer | string;
+  uname?: Buffer | string;
+  gname?: Buffer | string;
   devmajor?: number;
   devminor?: number;
 }
@@ -102,8 +108,12 @@ export function decodeUtf8(bytes: Buffer): { text: string; valid: boolean } {
   }
 }
 
-/** Validates and decodes one header block; throws a malformed-archive WsError. `offset` is for messages. */
-export function decodeHeader(block: Buffer, offset: number): RawHeader {
+/**
+ * Validates and decodes one header block; throws a malformed-archive WsError. `offset` is for
+ * messages. With `texts` false the text fields are left empty (a pax or GNU long-name header
+ * only needs its type and size; every number is still validated).
+ */
+export function decodeHeader(block: Buffer, offset: number, texts = true): RawHeader {
   if (block.length !== BLOCK_SIZE) throw malformed('short header block', offset);
   verifyChecksum(block, offset);
   const magic = block.toString('latin1', F.magic[0], F.magic[0] + F.magic[1]);
@@ -116,8 +126,10 @@ export function decodeHeader(block: Buffer, offset: number): RawHeader {
 
   let invalidUtf8 = false;
   const text = (field: readonly [number, number]): string => {
-    const raw = cString(block, field);
-    const { text: t, valid } = decodeUtf8(raw);
+    if (!texts) return '';
+    const ascii = asciiField(block, field);
+    if (ascii !== undefined) return ascii;
+    const { text: t, valid } = decodeUtf8(cString(block, field));
     if (!valid) invalidUtf8 = true;
     return t;
   };
@@ -142,6 +154,21 @@ export function decodeHeader(block: Buffer, offset: number): RawHeader {
   };
 }
 
+/**
+ * A NUL-terminated field that is plain ASCII (nearly every name), decoded without the UTF-8
+ * decoder or a view of the block; undefined when it holds other bytes.
+ */
+function asciiField(block: Buffer, [start, len]: readonly [number, number]): string | undefined {
+  let end = start;
+  const limit = start + len;
+  for (; end < limit; end++) {
+    const c = block[end];
+    if (c === 0) break;
+    if (c > 0x7f) return undefined;
+  }
+  return end === start ? '' : block.toString('latin1', start, end);
+}
+
 function cString(block: Buffer, [start, len]: readonly [number, number]): Buffer {
   const field = block.subarray(start, start + len);
   const nul = field.indexOf(0);
@@ -151,13 +178,21 @@ function cString(block: Buffer, [start, len]: readonly [number, number]): Buffer
 /** The checksum counts the chksum field as eight spaces; historic writers summed signed bytes. */
 function verifyChecksum(block: Buffer, offset: number): void {
   const stored = decodeNumeric(block, F.chksum, 'chksum', offset, false);
+  const [at, len] = F.chksum;
   let unsigned = 0;
-  let signed = 0;
+  let high = 0;
   for (let i = 0; i < BLOCK_SIZE; i++) {
-    const b = i >= F.chksum[0] && i < F.chksum[0] + F.chksum[1] ? 0x20 : block[i];
+    const b = block[i];
     unsigned += b;
-    signed += b > 127 ? b - 256 : b;
+    high += b >> 7;
   }
+  for (let i = at; i < at + len; i++) {
+    const b = block[i];
+    unsigned += 0x20 - b;
+    high -= b >> 7;
+  }
+  // the signed sum counts each byte over 127 as 256 less
+  const signed = unsigned - 256 * high;
   if (stored !== unsigned && stored !== signed) {
     throw malformed(`bad header checksum (stored ${stored}, computed ${unsigned})`, offset);
   }
@@ -200,62 +235,77 @@ export function decodeNumeric(block: Buffer, [start, len]: readonly [number, num
 }
 
 /** Writes `value` as zero-padded octal filling len-1 digits plus a NUL; false when it does not fit. */
-function writeOctal(block: Buffer, [start, len]: readonly [number, number], value: number): boolean {
-  if (!Number.isSafeInteger(value) || value < 0) return false;
-  const text = value.toString(8);
-  if (text.length > len - 1) return false;
-  block.write(text.padStart(len - 1, '0'), start, 'latin1');
-  block[start + len - 1] = 0;
+function writeOctal(block: Buffer, at: number, [start, len]: readonly [number, number], value: number): boolean {
+  if (!Number.isSafeInteger(value) || value < 0 || value >= 8 ** (len - 1)) return false;
+  // digit by digit from the right: no string per field (every header has eight of them)
+  let v = value;
+  const first = at + start;
+  let i = first + len - 2;
+  // 31-bit values (all but sizes and times past 2038) with integer ops
+  for (; v > 0x7fffffff; i--) {
+    block[i] = 0x30 + (v % 8);
+    v = Math.floor(v / 8);
+  }
+  for (; i >= first; i--) {
+    block[i] = 0x30 + (v & 7);
+    v >>>= 3;
+  }
+  block[first + len - 1] = 0;
   return true;
 }
 
 /** GNU base-256: 0x80 then the big-endian value (negative: two's complement with a 0xff lead). */
-function writeBase256(block: Buffer, [start, len]: readonly [number, number], value: number): void {
+function writeBase256(block: Buffer, at: number, [start, len]: readonly [number, number], value: number): void {
   let v = BigInt(value);
   const negative = v < 0n;
   if (negative) v = (1n << BigInt(8 * len)) + v;
-  for (let i = start + len - 1; i > start; i--) {
+  for (let i = at + start + len - 1; i > at + start; i--) {
     block[i] = Number(v & 0xffn);
     v >>= 8n;
   }
-  block[start] = negative ? 0xff : 0x80;
+  block[at + start] = negative ? 0xff : 0x80;
 }
 
-function writeNumeric(block: Buffer, field: readonly [number, number], value: number): void {
-  if (!writeOctal(block, field, value)) writeBase256(block, field, value);
+function writeNumeric(block: Buffer, at: number, field: readonly [number, number], value: number): void {
+  if (!writeOctal(block, at, field, value)) writeBase256(block, at, field, value);
 }
 
-function writeBytes(block: Buffer, [start, len]: readonly [number, number], bytes: Buffer | undefined, what: string): void {
-  if (!bytes) return;
-  if (bytes.length > len) throw new WsError(WsErrorCode.Internal, `tar header: ${what} of ${bytes.length} bytes exceeds its ${len}-byte field`);
-  bytes.copy(block, start);
+/** A text field: a Buffer is copied, a string is written as latin1 (callers pass only ASCII strings). */
+function writeText(block: Buffer, at: number, [start, len]: readonly [number, number], text: Buffer | string | undefined, what: string): void {
+  if (!text) return;
+  if (text.length > len) throw new WsError(WsErrorCode.Internal, `tar header: ${what} of ${text.length} bytes exceeds its ${len}-byte field`);
+  if (typeof text === 'string') block.write(text, at + start, len, 'latin1');
+  else text.copy(block, at + start);
 }
 
 /**
  * Encodes a POSIX ustar header block. Numbers that do not fit octal fall back to base-256 (the
  * writer puts such values in pax records first, so this only happens for device numbers).
+ * Writes into `out` at `at` when given (the block is zeroed first), else into a new buffer.
  */
-export function encodeHeader(h: HeaderFields): Buffer {
-  const block = Buffer.alloc(BLOCK_SIZE);
-  writeBytes(block, F.name, h.name, 'name');
-  writeNumeric(block, F.mode, h.mode & 0o7777);
-  writeNumeric(block, F.uid, h.uid);
-  writeNumeric(block, F.gid, h.gid);
-  writeNumeric(block, F.size, h.size);
-  writeNumeric(block, F.mtime, h.mtime);
-  block.write(h.typeflag, F.typeflag[0], 'latin1');
-  writeBytes(block, F.linkname, h.linkname, 'linkname');
-  block.write('ustar\x0000', F.magic[0], 'latin1');
-  writeBytes(block, F.uname, h.uname, 'uname');
-  writeBytes(block, F.gname, h.gname, 'gname');
-  writeNumeric(block, F.devmajor, h.devmajor ?? 0);
-  writeNumeric(block, F.devminor, h.devminor ?? 0);
-  writeBytes(block, F.prefix, h.prefix, 'prefix');
-  block.fill(0x20, F.chksum[0], F.chksum[0] + F.chksum[1]);
+export function encodeHeader(h: HeaderFields, out?: Buffer, at = 0): Buffer {
+  const block = out ?? Buffer.allocUnsafe(BLOCK_SIZE);
+  block.fill(0, at, at + BLOCK_SIZE);
+  writeText(block, at, F.name, h.name, 'name');
+  writeNumeric(block, at, F.mode, h.mode & 0o7777);
+  writeNumeric(block, at, F.uid, h.uid);
+  writeNumeric(block, at, F.gid, h.gid);
+  writeNumeric(block, at, F.size, h.size);
+  writeNumeric(block, at, F.mtime, h.mtime);
+  block[at + F.typeflag[0]] = h.typeflag.charCodeAt(0);
+  writeText(block, at, F.linkname, h.linkname, 'linkname');
+  block.write('ustar\x0000', at + F.magic[0], 'latin1');
+  writeText(block, at, F.uname, h.uname, 'uname');
+  writeText(block, at, F.gname, h.gname, 'gname');
+  writeNumeric(block, at, F.devmajor, h.devmajor ?? 0);
+  writeNumeric(block, at, F.devminor, h.devminor ?? 0);
+  writeText(block, at, F.prefix, h.prefix, 'prefix');
+  block.fill(0x20, at + F.chksum[0], at + F.chksum[0] + F.chksum[1]);
   let sum = 0;
-  for (let i = 0; i < BLOCK_SIZE; i++) sum += block[i];
+  for (let i = at; i < at + BLOCK_SIZE; i++) sum += block[i];
   // "%06o\0 " as GNU tar and POSIX readers expect
-  block.write(sum.toString(8).padStart(6, '0') + '\0 ', F.chksum[0], 'latin1');
+  writeOctal(block, at, [F.chksum[0], 7], sum);
+  block[at + F.chksum[0] + 7] = 0x20;
   return block;
 }
 

@@ -1,7 +1,7 @@
 import { WsError, WsErrorCode } from '@wsrun/common';
 import { ByteReader } from './byte-reader';
 import { DEFAULT_MAX_META_SIZE, PaxState, parsePaxRecords, unsupported } from './pax';
-import { BLOCK_SIZE, OCTAL_11_MAX, decodeHeader, decodeUtf8, isAllZero, isZeroBlock, malformed, paddingFor, type RawHeader } from './tar-header';
+import { BLOCK_SIZE, OCTAL_11_MAX, TYPEFLAG_OFFSET, decodeHeader, decodeUtf8, isAllZero, isZeroBlock, malformed, paddingFor, type RawHeader } from './tar-header';
 import type { TarEntryHeader, TarEntryType } from './tar-entry';
 
 /**
@@ -18,6 +18,12 @@ export interface TarEntry {
   header: TarEntryHeader;
   /** the body bytes (empty for types without data); must be consumed before the next entry or it is skipped */
   body: AsyncIterable<Buffer>;
+  /**
+   * The rest of the body as views of the input when the parser already holds all of it (consumed
+   * as if read from `body`), so small members need no await per chunk; undefined when it would
+   * have to wait for more input (then read `body`).
+   */
+  takeBuffered(): Buffer[] | undefined;
 }
 
 export interface TarParserOptions {
@@ -40,6 +46,9 @@ const TYPES: Record<string, TarEntryType> = {
   '5': 'dir',
   '6': 'fifo',
 };
+
+/** Headers that only describe the next one (pax, GNU long names): their own names are never read. */
+const META_TYPEFLAGS = new Set(['x', 'g', 'L', 'K'].map((c) => c.charCodeAt(0)));
 
 const UNSUPPORTED: Record<string, string> = {
   S: 'GNU sparse file',
@@ -87,8 +96,8 @@ export class TarParser implements AsyncIterable<TarEntry> {
         this.bodyLeft = header.size;
         this.paddingLeft = paddingFor(header.size);
         this.bodyPath = header.path;
-        this.seq++;
-        yield { header, body: this.body(this.seq) };
+        const seq = ++this.seq;
+        yield { header, body: this.body(seq), takeBuffered: () => this.takeBufferedBody(seq) };
       }
     } finally {
       this.reader.close();
@@ -105,8 +114,24 @@ export class TarParser implements AsyncIterable<TarEntry> {
     }
   }
 
+  private takeBufferedBody(seq: number): Buffer[] | undefined {
+    if (seq !== this.seq) throw new WsError(WsErrorCode.Internal, 'a tar entry body was read after the parser moved on');
+    if (this.reader.available < this.bodyLeft) return undefined;
+    const views = this.reader.takeViews(this.bodyLeft);
+    this.bodyLeft = 0;
+    return views;
+  }
+
   /** Skips what the consumer left of the current body, then its padding. */
   private async skipRest(): Promise<void> {
+    const rest = this.bodyLeft + this.paddingLeft;
+    if (this.reader.available >= rest) {
+      // the common case of small members: all in memory already
+      this.reader.skip(rest);
+      this.bodyLeft = 0;
+      this.paddingLeft = 0;
+      return;
+    }
     while (this.bodyLeft > 0) {
       const chunk = await this.reader.readSome(Math.min(this.bodyLeft, this.maxChunk));
       if (chunk.length === 0) throw this.truncated(`in the body of ${JSON.stringify(this.bodyPath)}`);
@@ -130,7 +155,7 @@ export class TarParser implements AsyncIterable<TarEntry> {
     let metaSeen = false;
     for (;;) {
       const offset = this.reader.position;
-      const block = await this.reader.read(BLOCK_SIZE);
+      const block = this.reader.tryRead(BLOCK_SIZE) ?? (await this.reader.read(BLOCK_SIZE));
       if (block.length === 0) throw this.truncated('archive: no end-of-archive marker');
       if (block.length < BLOCK_SIZE) throw this.truncated('header');
       if (isZeroBlock(block)) {
@@ -138,7 +163,7 @@ export class TarParser implements AsyncIterable<TarEntry> {
         await this.readEnd(offset);
         return null;
       }
-      const raw = decodeHeader(block, offset);
+      const raw = decodeHeader(block, offset, !META_TYPEFLAGS.has(block[TYPEFLAG_OFFSET]));
       switch (raw.typeflag) {
         case 'x':
         case 'g': {
@@ -170,9 +195,14 @@ export class TarParser implements AsyncIterable<TarEntry> {
   /** The body of a metadata header, refused when larger than the limit. */
   private async readMeta(raw: RawHeader, what: string, offset: number): Promise<Buffer> {
     if (raw.size > this.maxMeta) throw malformed(`${what} of ${raw.size} bytes exceeds the limit of ${this.maxMeta} bytes`, offset);
+    const pad = paddingFor(raw.size);
+    if (this.reader.available >= raw.size + pad) {
+      const data = this.reader.gather(raw.size);
+      this.reader.skip(pad);
+      return data;
+    }
     const data = await this.reader.read(raw.size);
     if (data.length < raw.size) throw this.truncated(`in a ${what}`);
-    const pad = paddingFor(raw.size);
     if ((await this.reader.read(pad)).length < pad) throw this.truncated(`in the padding of a ${what}`);
     return data;
   }
