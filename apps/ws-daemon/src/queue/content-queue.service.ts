@@ -56,6 +56,8 @@ export class ContentQueue implements OnApplicationShutdown {
     this.flows = new FlowProducer({ connection });
     this.contentEvents = new QueueEvents(contentQueueName(this.config.node), { connection });
     this.backupEvents = new QueueEvents(backupQueueName(this.config.node), { connection });
+    // every caller waiting for a job listens on these: hundreds at once are normal on a busy node
+    for (const emitter of [this.content, this.backups, this.contentEvents, this.backupEvents]) emitter.setMaxListeners(0);
     await Promise.all([this.content.waitUntilReady(), this.backups.waitUntilReady(), this.contentEvents.waitUntilReady(), this.backupEvents.waitUntilReady()]);
   }
 
