@@ -73,29 +73,39 @@ async function main() {
     sh('sync');
     mkdirSync(dst);
   };
-  const results = {};
-  results['curl | tar -x'] = await timeRuns(runs, fresh, () => shAsync(`curl -sf '${url}' | tar -x -C ${dst}`));
-  results['aria2c -x16 then tar -x'] = await timeRuns(runs, fresh, () =>
-    shAsync(`aria2c -q -x16 -s16 -k1M --allow-overwrite=true -d ${join(scratch, 'dl')} -o full.tar '${url}' && tar -x -C ${dst} -f ${join(scratch, 'dl/full.tar')}`),
-  );
-  results['wsrun download → extractTar'] = await timeRuns(runs, fresh, async () => {
-    const stream = downloadLib.download({ url, expectedSize: archiveBytes });
-    const r = await archiveLib.extractTar(stream, { path: dst });
-    if (r.refused.length) throw new Error(`refused: ${JSON.stringify(r.refused.slice(0, 3))}`);
-  });
+  // variants take turns run by run: the disk's write-back state drifts over a run, and each
+  // variant should meet the same mix of it
+  const variants = {
+    'curl | tar -x': [fresh, () => shAsync(`curl -sf '${url}' | tar -x -C ${dst}`)],
+    'aria2c -x16 then tar -x': [
+      fresh,
+      () => shAsync(`aria2c -q -x16 -s16 -k1M --allow-overwrite=true -d ${join(scratch, 'dl')} -o full.tar '${url}' && tar -x -C ${dst} -f ${join(scratch, 'dl/full.tar')}`),
+    ],
+    'wsrun download → extractTar': [
+      fresh,
+      async () => {
+        const stream = downloadLib.download({ url, expectedSize: archiveBytes });
+        const r = await archiveLib.extractTar(stream, { path: dst });
+        if (r.refused.length) throw new Error(`refused: ${JSON.stringify(r.refused.slice(0, 3))}`);
+      },
+    ],
+  };
   if (existsSync(bundle)) {
     const empty = join(scratch, 'empty.json');
     writeFileSync(empty, '{"empty": {}}');
-    results['wsrun sandboxed (content-init init)'] = await timeRuns(
-      runs,
+    variants['wsrun sandboxed (content-init init)'] = [
       () => {
         fresh();
         rmSync(dst, { recursive: true, force: true }); // content-init creates it for the workspace root
       },
       () => shAsync(`node ${bundle} init --dst ${dst} --initializer ${empty} --backup '${url}' --log-level warn`),
-    );
+    ];
   } else {
     console.log(`(skipping the sandboxed run: build ${bundle} with \`node tools/build/bundle.mjs content-init\`)`);
+  }
+  const results = Object.fromEntries(Object.keys(variants).map((name) => [name, []]));
+  for (let i = 0; i < runs; i++) {
+    for (const [name, [prepare, fn]] of Object.entries(variants)) results[name].push(...(await timeRuns(1, prepare, fn)));
   }
   await server.stop();
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -48,6 +49,60 @@ describe('extractTar behaviour', () => {
       expect(result.entries).toBe(1);
       expect(read('a/b/c')).toBe('./a//b/c\n');
       expect(fs.statSync(join(root, 'a')).mode & 0o7777).toBe(0o755);
+    });
+  });
+
+  // small files go out in native batches while later members are parsed (file-batches.ts): these
+  // archives hold enough of them that batches are in flight when the conflicting members arrive
+  describe('small files created in batches', () => {
+    const many = (prefix: string, n: number): Buffer[] => Array.from({ length: n }, (_, i) => file(`${prefix}${i}`, `${prefix}${i} body`.repeat(50)));
+    const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
+
+    it('keeps the meaning of every conflict: later wins, a child of a queued file, a hardlink to one, a file over a full directory', async () => {
+      const fdsBefore = openFds();
+      // each conflict names the file queued just before it: still waiting in its batch
+      const result = await extractTar(
+        chunked(
+          archive(
+            dir('x'),
+            ...many('x/f', 40),
+            dir('x/f39'),
+            file('x/f39/inner', 'inside what was a file'),
+            ...many('z/g', 20),
+            file('z/g19', 'nineteen again'),
+            ...many('w/h', 20),
+            rawEntry({ name: 'link', type: '1', linkname: 'w/h19' }),
+            ...many('y/g', 40),
+            file('y', 'file over a full directory'),
+          ),
+        ),
+        { path: root },
+      );
+      expect(result.refused).toEqual([{ path: 'y', reason: 'would replace a non-empty directory' }]);
+      expect(read('x/f39/inner')).toBe('inside what was a file');
+      expect(read('z/g19')).toBe('nineteen again');
+      expect(read('x/f0')).toBe('x/f0 body'.repeat(50));
+      expect(fs.statSync(join(root, 'link')).ino).toBe(fs.statSync(join(root, 'w/h19')).ino);
+      expect(fs.readdirSync(join(root, 'y'))).toHaveLength(40);
+      expect(fs.statSync(join(root, 'x/f3')).mode & 0o7777).toBe(0o644);
+      expect(result.entries).toBe(1 + 40 + 2 + 20 + 1 + 20 + 1 + 40);
+      expect(openFds()).toBe(fdsBefore);
+    });
+
+    it('a disk that fills up in the middle of a batch rejects RESOURCE_EXHAUSTED and leaves the root as it was', async () => {
+      const small = join(tmp.path, 'small');
+      fs.mkdirSync(small);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'wsrun-archive-test', small]);
+      try {
+        fs.writeFileSync(join(small, 'before'), 'kept');
+        const fdsBefore = openFds();
+        const files = Array.from({ length: 100 }, (_, i) => file(`d/f${i}`, Buffer.alloc(8 * 1024, i).toString('latin1')));
+        await expect(extractTar(chunked(archive(...files)), { path: small })).rejects.toMatchObject({ code: 'RESOURCE_EXHAUSTED' });
+        expect(fs.readdirSync(small)).toEqual(['before']);
+        expect(openFds()).toBe(fdsBefore);
+      } finally {
+        execFileSync('umount', [small]);
+      }
     });
   });
 

@@ -28,10 +28,18 @@ export function checkEntryPath(path: string): PathCheck {
   if (path.includes('\0')) return { kind: 'refused', reason: 'name contains a NUL byte' };
   if (path.startsWith('/')) return { kind: 'refused', reason: 'absolute path' };
   const parts: string[] = [];
-  for (const part of path.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') return { kind: 'refused', reason: '".." in path' };
-    parts.push(part);
+  for (let start = 0; start <= path.length; ) {
+    let end = path.indexOf('/', start);
+    if (end === -1) end = path.length;
+    const len = end - start;
+    // "" and "." are dropped, ".." refused; compared by length first (no substring for those)
+    if (len === 0 || (len === 1 && path.charCodeAt(start) === 0x2e)) {
+      start = end + 1;
+      continue;
+    }
+    if (len === 2 && path.charCodeAt(start) === 0x2e && path.charCodeAt(start + 1) === 0x2e) return { kind: 'refused', reason: '".." in path' };
+    parts.push(path.slice(start, end));
+    start = end + 1;
   }
   if (parts.length === 0) return { kind: 'root' };
   if (parts[0].startsWith(STAGING_PREFIX)) return { kind: 'refused', reason: `reserved name ${STAGING_PREFIX}*` };

@@ -4,6 +4,7 @@ import { WsError, WsErrorCode } from '@wsrun/common';
 import { closeFd, fsetxattr, linkAt, lchownAt, lutimesAt, mkdirAt, mknodAt, openRoot, symlinkAt, unlinkAt } from '@wsrun/native-ns';
 import { checkEntryPath, symlinkRefusal, typeRefusal, type PolicyOptions } from './extract-policy';
 import { writeAllSync, writeChunks } from './fd-write';
+import { FileBatches } from './file-batches';
 import { chmodFd, errnoOf, isEmptyDirAt, lstatAt, O_PATH, openBeneath, openDirBeneath, openOrCreateDirs, withFd } from './safe-tree';
 import { commitStaging, createStaging, removeStaging, type Staging } from './staging';
 import { identityIdMapper, type IdMapper, type TarEntryHeader } from './tar-entry';
@@ -23,6 +24,12 @@ import { TarParser, type TarEntry } from './tar-parser';
  * moved into the root (commitStaging), then directory modes/owners/times are set deepest first.
  * A crash between that move and the directory metadata leaves complete content with private
  * (0700) directories: callers must treat only a resolved promise as success.
+ *
+ * Small files are created in native batches on the thread pool while the next members are parsed
+ * (file-batches.ts). Batched files never change the outcome: any member that could touch a queued
+ * path (the same path, a parent or a child of it, a hardlink, anything not a directory) first
+ * waits until every queued file exists, and a batch that fails hands its rest back to be created
+ * here one by one, the sequential way.
  */
 
 export type ExtractDestination = { rootFd: number } | { path: string };
@@ -93,6 +100,18 @@ const IMPLICIT_DIR_MODE = 0o755;
 /** bodies up to this size are written with one blocking writev once all of it is in memory */
 const SYNC_WRITE_MAX = 256 * 1024;
 
+/** A small file queued for creation in a native batch. */
+interface QueuedFile {
+  parts: string[];
+  path: string;
+  /** the archive's name, for refusals */
+  entryPath: string;
+  h: TarEntryHeader;
+  data: Buffer;
+  /** counted in Extraction.fdUsers until the file is created */
+  parentFd: number;
+}
+
 interface DirMeta {
   implicit: boolean;
   mode: number;
@@ -137,6 +156,13 @@ class Extraction {
   private staging: Staging | undefined;
   /** the last parent directory opened: members of one directory come in a row */
   private parentCache: { path: string; fd: number } | undefined;
+  private readonly batches = new FileBatches<QueuedFile>((q) => this.queuedFileCreated(q));
+  private readonly queuedPaths = new Set<string>();
+  /** parent directory of queued files → how many */
+  private readonly queuedDirs = new Map<string, number>();
+  /** parent fds queued files still need → how many; a parent dropped from the cache meanwhile is closed at 0 */
+  private readonly fdUsers = new Map<number, number>();
+  private readonly retiredFds = new Set<number>();
 
   constructor(
     private readonly rootFd: number,
@@ -163,8 +189,9 @@ class Extraction {
         await this.extractEntry(entry);
         this.progress(false);
       }
+      await this.settleQueuedFiles();
       this.checkAbort();
-      this.dropParentCache();
+      this.closeDirFds();
       const outcome = commitStaging(this.staging.fd, this.rootFd);
       this.refused.push(...outcome.conflicts);
       const leftover = removeStaging(this.rootFd, this.staging);
@@ -180,7 +207,9 @@ class Extraction {
         durationMs: performance.now() - this.started,
       };
     } catch (err) {
-      this.dropParentCache();
+      // no batch may still be writing into the staging directory about to be removed
+      await this.batches.discard();
+      this.closeDirFds();
       const cleanupError = this.staging ? removeStaging(this.rootFd, this.staging) : undefined;
       throw failure(signal?.aborted ? cancelled() : err, cleanupError);
     } finally {
@@ -219,11 +248,15 @@ class Extraction {
     const parts = check.parts;
     const path = parts.join('/');
     try {
+      // only directories and small files pass queued files (when they touch none of them)
+      const mayPassQueue = h.type === 'dir' || (h.type === 'file' && this.batchable(h));
+      if (!this.batches.idle && (!mayPassQueue || this.touchesQueued(path))) await this.settleQueuedFiles();
       switch (h.type) {
         case 'dir':
           this.makeDir(parts, path, h);
           break;
         case 'file':
+          if (mayPassQueue) return await this.queueFile(parts, path, h, entry);
           await this.writeFile(parts, path, h, entry);
           break;
         case 'symlink':
@@ -237,11 +270,109 @@ class Extraction {
       }
       this.entries++;
     } catch (err) {
-      if (err instanceof Refusal) return this.refuse(h.path, err.message);
-      const reason = REFUSING_ERRNO[errnoOf(err) ?? ''];
-      if (reason) return this.refuse(h.path, reason);
-      throw WsError.wrap(`extracting ${JSON.stringify(h.path)}`, err, fsErrorCode(err));
+      this.entryFailed(h.path, err);
     }
+  }
+
+  /** A member that failed: refused (skipped, listed) when the policy or the walls said no, else the extraction fails. */
+  private entryFailed(entryPath: string, err: unknown): void {
+    if (err instanceof Refusal) return this.refuse(entryPath, err.message);
+    const reason = REFUSING_ERRNO[errnoOf(err) ?? ''];
+    if (reason) return this.refuse(entryPath, reason);
+    throw WsError.wrap(`extracting ${JSON.stringify(entryPath)}`, err, fsErrorCode(err));
+  }
+
+  /** A file small enough to be written whole from memory, with nothing a batch cannot set. */
+  private batchable(h: TarEntryHeader): boolean {
+    return h.size <= SYNC_WRITE_MAX && (this.opts.xattrs === false || h.xattrs.size === 0);
+  }
+
+  /** Whether a member at path could meet a queued file: the same path, one above it, or one below. */
+  private touchesQueued(path: string): boolean {
+    if (this.queuedPaths.has(path)) return true;
+    for (let i = path.indexOf('/'); i !== -1; i = path.indexOf('/', i + 1)) {
+      if (this.queuedPaths.has(path.slice(0, i))) return true;
+    }
+    const below = `${path}/`;
+    for (const dir of this.queuedDirs.keys()) {
+      if (dir === path || dir.startsWith(below)) return true;
+    }
+    return false;
+  }
+
+  /** Queues a small file for a native batch; waits only when the batches are full. */
+  private async queueFile(parts: string[], path: string, h: TarEntryHeader, entry: TarEntry): Promise<void> {
+    const ids = this.ids(h);
+    // a copy: the batch holds it past the parser's next read
+    const data = Buffer.concat(entry.takeBuffered() ?? (await collect(entry.body)));
+    const parentFd = this.parent(parts);
+    const dir = parts.slice(0, -1).join('/');
+    this.fdUsers.set(parentFd, (this.fdUsers.get(parentFd) ?? 0) + 1);
+    this.queuedPaths.add(path);
+    this.queuedDirs.set(dir, (this.queuedDirs.get(dir) ?? 0) + 1);
+    const queued: QueuedFile = { parts, path, entryPath: h.path, h, data, parentFd };
+    const file = {
+      dirFd: parentFd,
+      name: parts[parts.length - 1],
+      data,
+      uid: ids?.uid ?? -1,
+      gid: ids?.gid ?? -1,
+      mode: h.mode,
+      atimeNs: kernelTime(h.atimeNs ?? h.mtimeNs),
+      mtimeNs: kernelTime(h.mtimeNs),
+    };
+    const full = this.batches.add(file, queued);
+    if (full) await full;
+  }
+
+  private queuedFileCreated(q: QueuedFile): void {
+    this.unqueue(q);
+    this.entries++;
+    this.bytes += q.data.length;
+  }
+
+  private unqueue(q: QueuedFile): void {
+    this.queuedPaths.delete(q.path);
+    const dir = q.parts.slice(0, -1).join('/');
+    const files = (this.queuedDirs.get(dir) ?? 1) - 1;
+    if (files === 0) this.queuedDirs.delete(dir);
+    else this.queuedDirs.set(dir, files);
+    const users = (this.fdUsers.get(q.parentFd) ?? 1) - 1;
+    if (users > 0) {
+      this.fdUsers.set(q.parentFd, users);
+      return;
+    }
+    this.fdUsers.delete(q.parentFd);
+    if (this.retiredFds.delete(q.parentFd)) closeFd(q.parentFd);
+  }
+
+  /** Waits until every queued file exists; what a failed batch handed back is created here, in order. */
+  private async settleQueuedFiles(): Promise<void> {
+    for (const q of await this.batches.settle()) {
+      try {
+        this.createFileNow(q);
+        this.entries++;
+        this.bytes += q.data.length;
+      } catch (err) {
+        this.entryFailed(q.entryPath, err);
+      } finally {
+        this.unqueue(q);
+      }
+    }
+  }
+
+  /** A queued file the sequential way (after its batch failed): the same steps as writeFile. */
+  private createFileNow(q: QueuedFile): void {
+    const ids = this.ids(q.h);
+    const name = q.parts[q.parts.length - 1];
+    const fd = this.createFresh(q.parentFd, name, q.path, () => openBeneath(q.parentFd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0o600));
+    if (fd === undefined) throw new WsError(WsErrorCode.Internal, `${q.path}: no file descriptor`);
+    withFd(fd, () => {
+      writeAllSync(fd, [q.data], 0);
+      if (ids) fs.fchownSync(fd, ids.uid, ids.gid);
+      fs.fchmodSync(fd, q.h.mode);
+      setTimes(fd, '', q.h.atimeNs, q.h.mtimeNs);
+    });
   }
 
   /** Host ids for a member, or a refusal when the map has none. */
@@ -275,8 +406,21 @@ class Extraction {
   }
 
   private dropParentCache(): void {
-    if (this.parentCache) closeFd(this.parentCache.fd);
+    const fd = this.parentCache?.fd;
     this.parentCache = undefined;
+    if (fd === undefined) return;
+    // queued files still need it: closed when the last of them is created
+    if (this.fdUsers.has(fd)) this.retiredFds.add(fd);
+    else closeFd(fd);
+  }
+
+  /** Closes every directory fd this extraction holds (nothing is queued any more). */
+  private closeDirFds(): void {
+    this.dropParentCache();
+    // a retired fd is also in fdUsers while files need it: each closed once
+    for (const fd of new Set([...this.retiredFds, ...this.fdUsers.keys()])) closeFd(fd);
+    this.retiredFds.clear();
+    this.fdUsers.clear();
   }
 
   /**

@@ -87,7 +87,8 @@ export function malformed(message: string, offset: number): WsError {
 }
 
 export function isZeroBlock(block: Buffer): boolean {
-  return block.length === BLOCK_SIZE && block.equals(ZERO_BLOCK);
+  // a header starts with its name: one byte tells nearly every time
+  return block.length === BLOCK_SIZE && block[0] === 0 && block.equals(ZERO_BLOCK);
 }
 
 /** Every byte of `buf` is zero. */

@@ -124,6 +124,86 @@ Napi::Value Fgetxattrs(const Napi::CallbackInfo &info) {
   return out;
 }
 
+// createFilesAt(names: string[], data: Buffer[], meta: BigInt64Array) -> Promise<{ created, error? }>
+// Creates the files in order on the libuv pool (ns_create_file_at each), stopping at the first
+// failure: `created` files were made, `error` is the failure of the next one. meta holds
+// CREATE_META_FIELDS values per file (twin: createFilesAt in src/lib/fs-at.ts).
+constexpr size_t CREATE_META_FIELDS = 6;  // dirFd, uid, gid, mode, atimeNs, mtimeNs
+
+class CreateFilesWorker : public Napi::AsyncWorker {
+ public:
+  struct File {
+    int dirfd;
+    std::string name;
+    const uint8_t *data;
+    size_t len;
+    int64_t uid, gid;
+    mode_t mode;
+    int64_t atime_ns, mtime_ns;
+  };
+
+  CreateFilesWorker(Napi::Env env, std::vector<File> files, Napi::Object keep)
+      : Napi::AsyncWorker(env, "wsrun:createFilesAt"), files_(std::move(files)), deferred_(Napi::Promise::Deferred::New(env)) {
+    keep_ = Napi::Persistent(keep);
+  }
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  // on a pool thread: no N-API
+  void Execute() override {
+    for (const File &f : files_) {
+      if (ns_create_file_at(f.dirfd, f.name.c_str(), f.data, f.len, f.uid, f.gid, f.mode, f.atime_ns, f.mtime_ns, &err_.e) < 0) return;
+      created_++;
+    }
+  }
+
+  void OnOK() override {
+    Napi::Object result = Napi::Object::New(Env());
+    result.Set("created", Napi::Number::New(Env(), static_cast<double>(created_)));
+    if (err_.e.errnum != 0) result.Set("error", MakeError(Env(), err_.e).Value());
+    deferred_.Resolve(result);
+  }
+
+  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  std::vector<File> files_;
+  Napi::ObjectReference keep_;  // the data array: its Buffers stay alive while the pool reads them
+  Err err_;
+  size_t created_ = 0;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value CreateFilesAt(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray() || !info[1].IsArray()) throw Napi::TypeError::New(env, "names and data must be arrays");
+  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array) {
+    throw Napi::TypeError::New(env, "meta must be a BigInt64Array");
+  }
+  auto names = info[0].As<Napi::Array>();
+  auto data = info[1].As<Napi::Array>();
+  auto meta = info[2].As<Napi::TypedArrayOf<int64_t>>();
+  size_t n = names.Length();
+  if (data.Length() != n || meta.ElementLength() != n * CREATE_META_FIELDS) throw Napi::TypeError::New(env, "names, data and meta disagree in length");
+  std::vector<CreateFilesWorker::File> files;
+  files.reserve(n);
+  for (size_t i = 0; i < n; i++) {
+    Napi::Value name = names[static_cast<uint32_t>(i)];
+    Napi::Value body = data[static_cast<uint32_t>(i)];
+    if (!name.IsString()) throw Napi::TypeError::New(env, "names must be strings");
+    if (!body.IsBuffer()) throw Napi::TypeError::New(env, "data must be Buffers");
+    std::string s = name.As<Napi::String>().Utf8Value();
+    if (s.find('\0') != std::string::npos) throw Napi::TypeError::New(env, "name contains a NUL byte");
+    auto buf = body.As<Napi::Buffer<uint8_t>>();
+    const int64_t *m = meta.Data() + i * CREATE_META_FIELDS;
+    files.push_back({static_cast<int>(m[0]), std::move(s), buf.Data(), buf.Length(), m[1], m[2], static_cast<mode_t>(m[3]), m[4], m[5]});
+  }
+  auto *worker = new CreateFilesWorker(env, std::move(files), data);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
 struct DirCollect {
   Napi::Env env;
   Napi::Array arr;
@@ -164,6 +244,7 @@ void InitFsAt(Napi::Env env, Napi::Object exports) {
   exports.Set("fsetxattr", Napi::Function::New(env, Fsetxattr));
   exports.Set("fgetxattrs", Napi::Function::New(env, Fgetxattrs));
   exports.Set("readDirFd", Napi::Function::New(env, ReadDirFd));
+  exports.Set("createFilesAt", Napi::Function::New(env, CreateFilesAt));
 }
 
 }  // namespace nsb

@@ -10,6 +10,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "safe_path.h"
 #include "sys.h"
 
 #ifndef RENAME_NOREPLACE
@@ -54,19 +55,20 @@ int ns_lchownat(int dirfd, const char *name, uid_t uid, gid_t gid, struct ns_err
   return 0;
 }
 
-int ns_lutimensat(int dirfd, const char *name, int64_t atime_ns, int64_t mtime_ns, struct ns_error *err) {
-  /* floor division: a time before 1970 with a fraction still needs 0 <= tv_nsec < 1e9 */
-  struct timespec ts[2];
-  int64_t ns[2] = {atime_ns, mtime_ns};
-  for (int i = 0; i < 2; i++) {
-    int64_t sec = ns[i] / 1000000000, rem = ns[i] % 1000000000;
-    if (rem < 0) {
-      rem += 1000000000;
-      sec -= 1;
-    }
-    ts[i].tv_sec = (time_t)sec;
-    ts[i].tv_nsec = (long)rem;
+/* ns since the epoch as a timespec; floor division: a time before 1970 with a fraction still
+ * needs 0 <= tv_nsec < 1e9 */
+static struct timespec timespec_of(int64_t ns) {
+  int64_t sec = ns / 1000000000, rem = ns % 1000000000;
+  if (rem < 0) {
+    rem += 1000000000;
+    sec -= 1;
   }
+  struct timespec ts = {.tv_sec = (time_t)sec, .tv_nsec = (long)rem};
+  return ts;
+}
+
+int ns_lutimensat(int dirfd, const char *name, int64_t atime_ns, int64_t mtime_ns, struct ns_error *err) {
+  struct timespec ts[2] = {timespec_of(atime_ns), timespec_of(mtime_ns)};
   if (name[0] == '\0') {
     /* utimensat(fd, NULL, ...) works on a real fd; an O_PATH fd goes through /proc/self/fd */
     if (futimens(dirfd, ts) == 0) return 0;
@@ -85,6 +87,36 @@ ssize_t ns_readlinkat(int dirfd, const char *name, char *buf, size_t cap, struct
   if (n < 0) return ns_fail(err, errno, "readlinkat", name);
   if ((size_t)n == cap) return ns_fail(err, ENAMETOOLONG, "readlinkat", name);
   return n;
+}
+
+/* Body, owner, mode and times of a file just created (fd is ours, a regular file). Returns 0 or -1. */
+static int fill_new_file(int fd, const char *name, const void *data, size_t len, int64_t uid, int64_t gid, mode_t mode,
+                         int64_t atime_ns, int64_t mtime_ns, struct ns_error *err) {
+  const char *p = data;
+  for (size_t done = 0; done < len;) {
+    ssize_t n = pwrite(fd, p + done, len - done, (off_t)done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ns_fail(err, errno, "pwrite", name);
+    if (n == 0) return ns_fail(err, EIO, "pwrite", name);
+    done += (size_t)n;
+  }
+  /* chown before chmod: chown drops setuid/setgid bits */
+  if (uid >= 0 && gid >= 0 && fchown(fd, (uid_t)uid, (gid_t)gid) < 0) return ns_fail(err, errno, "fchown", name);
+  if (fchmod(fd, mode & 07777) < 0) return ns_fail(err, errno, "fchmod", name);
+  struct timespec ts[2] = {timespec_of(atime_ns), timespec_of(mtime_ns)};
+  if (futimens(fd, ts) < 0) return ns_fail(err, errno, "futimens", name);
+  return 0;
+}
+
+int ns_create_file_at(int dirfd, const char *name, const void *data, size_t len, int64_t uid, int64_t gid, mode_t mode,
+                      int64_t atime_ns, int64_t mtime_ns, struct ns_error *err) {
+  /* one component only: callers cache parent directory fds by path */
+  if (name[0] == '\0' || strchr(name, '/') != NULL) return ns_fail(err, EINVAL, "openat2", name);
+  int fd = ns_openat2(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0600, NS_RESOLVE_BENEATH_NO_SYMLINKS, err);
+  if (fd < 0) return -1;
+  int rc = fill_new_file(fd, name, data, len, uid, gid, mode, atime_ns, mtime_ns, err);
+  if (close(fd) < 0 && rc == 0) rc = ns_fail(err, errno, "close", name);
+  return rc;
 }
 
 int ns_fsetxattr(int fd, const char *name, const void *value, size_t len, struct ns_error *err) {

@@ -24,6 +24,13 @@ int ns_lchownat(int dirfd, const char *name, uid_t uid, gid_t gid, struct ns_err
 int ns_lutimensat(int dirfd, const char *name, int64_t atime_ns, int64_t mtime_ns, struct ns_error *err);
 /* readlinkat; "" name = the O_PATH|O_NOFOLLOW fd of the symlink itself. Returns the length or -1. */
 ssize_t ns_readlinkat(int dirfd, const char *name, char *buf, size_t cap, struct ns_error *err);
+/* A new regular file `name` (one component) under dirfd, made in one call for extraction:
+ * created by openat2(O_CREAT|O_EXCL|O_WRONLY|O_NOFOLLOW, 0600, RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS),
+ * so never through a symlink nor outside dirfd; `data` written whole; then owner (kept when uid
+ * or gid is -1), mode and times set through the fd, and the fd closed. Returns 0 or -1 with err
+ * (the failing step's syscall, and name); a file created before a later step failed stays. */
+int ns_create_file_at(int dirfd, const char *name, const void *data, size_t len, int64_t uid, int64_t gid, mode_t mode,
+                      int64_t atime_ns, int64_t mtime_ns, struct ns_error *err);
 int ns_fsetxattr(int fd, const char *name, const void *value, size_t len, struct ns_error *err);
 /* Lists xattr names of fd into buf (NUL-separated). Returns the length or -1. */
 ssize_t ns_flistxattr(int fd, char *buf, size_t cap, struct ns_error *err);

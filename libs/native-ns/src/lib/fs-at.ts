@@ -1,5 +1,6 @@
 import { native } from './loader';
 import type { ResolveMode } from './mounts';
+import type { NativeNsError } from './native-ns.error';
 
 /**
  * File operations relative to a directory fd. With openAt (openat2 RESOLVE_BENEATH or IN_ROOT,
@@ -28,6 +29,7 @@ export interface FsAtBinding {
   fsetxattr(fd: number, name: string, value: Buffer): void;
   fgetxattrs(fd: number): Record<string, Buffer>;
   readDirFd(fd: number): { name: string; type: number }[];
+  createFilesAt(names: string[], data: Buffer[], meta: BigInt64Array): Promise<{ created: number; error?: Error }>;
 }
 
 const fsat = (): FsAtBinding => native() as unknown as FsAtBinding;
@@ -55,3 +57,41 @@ export const fsetxattr = (fd: number, name: string, value: Buffer): void => fsat
 export const fgetxattrs = (fd: number): Record<string, Buffer> => fsat().fgetxattrs(fd);
 /** the entries of a directory fd, without "." and ".." */
 export const readDirFd = (fd: number): { name: string; type: number }[] => fsat().readDirFd(fd);
+
+/** A regular file for createFilesAt. */
+export interface NewFile {
+  dirFd: number;
+  /** one path component */
+  name: string;
+  data: Buffer;
+  /** owner to set; -1 (both) keeps the creating process's */
+  uid: number;
+  gid: number;
+  /** permission bits incl. setuid/setgid/sticky, set after the owner */
+  mode: number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+}
+
+/** values per file in createFilesAt's meta array; twin: CREATE_META_FIELDS in src/binding/fs_at.cc */
+const CREATE_META_FIELDS = 6;
+
+/**
+ * Creates new regular files on the libuv thread pool, one native call per file and no JS in
+ * between (for extracting many small files while the JS thread parses on): each is created under
+ * its dirFd with openat2(O_CREAT|O_EXCL|O_NOFOLLOW, RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), written,
+ * then owner, mode and times set. In order; stops at the first failure: `created` files were
+ * made, `error` (a NativeNsError) is why the next one was not. The dirFds must stay open and the
+ * buffers unchanged until the promise settles.
+ */
+export function createFilesAt(files: readonly NewFile[]): Promise<{ created: number; error?: NativeNsError }> {
+  const meta = new BigInt64Array(files.length * CREATE_META_FIELDS);
+  files.forEach((f, i) => {
+    meta.set([BigInt(f.dirFd), BigInt(f.uid), BigInt(f.gid), BigInt(f.mode), f.atimeNs, f.mtimeNs], i * CREATE_META_FIELDS);
+  });
+  return fsat().createFilesAt(
+    files.map((f) => f.name),
+    files.map((f) => f.data),
+    meta,
+  ) as Promise<{ created: number; error?: NativeNsError }>;
+}
