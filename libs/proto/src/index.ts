@@ -6,3 +6,4 @@ export * as workspaceContent from './generated/wsrun/daemon/v1/workspace_content
 export * as health from './generated/grpc/health/v1/health';
 export { HealthStatusBoard, ServingStatus } from './lib/health.service';
 export * from './lib/grpc-transport';
+export * from './lib/unary-client';

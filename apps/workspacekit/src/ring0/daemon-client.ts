@@ -1,6 +1,6 @@
-import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
 import { WsError, WsErrorCode } from '@wsrun/common';
-import { callUnary, createClient, inWorkspace } from '@wsrun/proto';
+import { inWorkspace, UnaryClient } from '@wsrun/proto';
 
 /** A refusal or failure of the daemon, with the errno it reported (to answer a syscall with). */
 export class DaemonCallError extends WsError {
@@ -26,12 +26,18 @@ const GRPC_TO_WS: Record<number, WsErrorCode> = {
   14: WsErrorCode.Unavailable,
 };
 
-/** ring0's client of the daemon's InWorkspaceService on the workspace socket. */
+const methods = inWorkspace.InWorkspaceServiceService;
+
+/**
+ * ring0's client of the daemon's InWorkspaceService on the workspace socket. It speaks gRPC
+ * through the lean UnaryClient: its first call is on every workspace's start-up path, and
+ * grpc-js's first call costs about 12 ms more.
+ */
 export class DaemonClient {
-  private readonly client: inWorkspace.InWorkspaceServiceClient;
+  private readonly client: UnaryClient;
 
   private constructor(readonly socket: string) {
-    this.client = createClient(inWorkspace.InWorkspaceServiceClient, socket);
+    this.client = new UnaryClient(socket);
   }
 
   /**
@@ -45,7 +51,7 @@ export class DaemonClient {
   /** Prepares the workspace's root; the first call, so it waits for the daemon up to timeoutMs. */
   async prepareForUserNSWhenReady(timeoutMs: number): Promise<inWorkspace.PrepareForUserNSResponse> {
     try {
-      return await this.call(this.client.prepareForUserNs, {}, 'PrepareForUserNS', timeoutMs, true);
+      return await this.call(methods.prepareForUserNs, {}, 'PrepareForUserNS', timeoutMs, true);
     } catch (err) {
       if (err instanceof DaemonCallError && (err.grpcCode === 4 || err.grpcCode === 14)) {
         throw new WsError(WsErrorCode.Unavailable, `the daemon socket ${this.socket} did not answer within ${(timeoutMs / 1000).toFixed(1)} s: ${err.message}`);
@@ -59,28 +65,28 @@ export class DaemonClient {
   }
 
   prepareForUserNS(): Promise<inWorkspace.PrepareForUserNSResponse> {
-    return this.call(this.client.prepareForUserNs, {}, 'PrepareForUserNS');
+    return this.call(methods.prepareForUserNs, {}, 'PrepareForUserNS');
   }
 
   writeIdMapping(pid: number, gid: boolean, mapping: inWorkspace.IDMapping[]): Promise<unknown> {
-    return this.call(this.client.writeIdMapping, { pid, gid, mapping }, 'WriteIDMapping');
+    return this.call(methods.writeIdMapping, { pid, gid, mapping }, 'WriteIDMapping');
   }
 
   mount(kind: 'proc' | 'sysfs', target: string, pid: number): Promise<unknown> {
-    return this.call(kind === 'proc' ? this.client.mountProc : this.client.mountSysfs, { target, pid }, kind === 'proc' ? 'MountProc' : 'MountSysfs');
+    return this.call(kind === 'proc' ? methods.mountProc : methods.mountSysfs, { target, pid }, kind === 'proc' ? 'MountProc' : 'MountSysfs');
   }
 
   umount(kind: 'proc' | 'sysfs', target: string, pid: number): Promise<unknown> {
-    return this.call(kind === 'proc' ? this.client.umountProc : this.client.umountSysfs, { target, pid }, kind === 'proc' ? 'UmountProc' : 'UmountSysfs');
+    return this.call(kind === 'proc' ? methods.umountProc : methods.umountSysfs, { target, pid }, kind === 'proc' ? 'UmountProc' : 'UmountSysfs');
   }
 
   teardown(): Promise<unknown> {
-    return this.call(this.client.teardown, {}, 'Teardown');
+    return this.call(methods.teardown, {}, 'Teardown');
   }
 
-  private async call<Req, Res>(method: (...args: never[]) => unknown, request: Req, name: string, timeoutMs = 30_000, waitForReady = false): Promise<Res> {
+  private async call<Req, Res>(method: MethodDefinition<Req, Res>, request: Req, name: string, timeoutMs = 30_000, waitForReady = false): Promise<Res> {
     try {
-      return await callUnary(method.bind(this.client) as never, request, timeoutMs, { waitForReady });
+      return await this.client.call(method, request, { timeoutMs, waitForReady });
     } catch (err) {
       const e = err as ServiceError;
       const errno = e.metadata instanceof Metadata ? (e.metadata.get('wsrun-errno')[0] as string | undefined) : undefined;

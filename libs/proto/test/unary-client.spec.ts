@@ -1,0 +1,112 @@
+import { Metadata, Server, status, type sendUnaryData, type ServerUnaryCall, type UntypedHandleCall } from '@grpc/grpc-js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bindUnix, inWorkspace, shutdownServer, UnaryClient } from '../src';
+
+// The lean client against a real grpc-js server on a unix socket: what ring0 meets at start-up.
+const methods = inWorkspace.InWorkspaceServiceService;
+type Handlers = Partial<Record<keyof typeof methods, UntypedHandleCall>>;
+
+describe('UnaryClient (gRPC over node:http2)', () => {
+  let dir: string;
+  let socket: string;
+  const servers: Server[] = [];
+  const clients: UnaryClient[] = [];
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'wsrun-unary-'));
+    socket = join(dir, 'daemon.sock');
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close();
+    for (const s of servers.splice(0)) await shutdownServer(s, 100);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function serve(handlers: Handlers): Promise<Server> {
+    const server = new Server();
+    const unimplemented = (_call: unknown, cb: sendUnaryData<unknown>) => cb({ code: status.UNIMPLEMENTED, details: 'not here' });
+    server.addService(methods, Object.fromEntries(Object.keys(methods).map((k) => [k, handlers[k as keyof Handlers] ?? unimplemented])));
+    await bindUnix(server, socket);
+    servers.push(server);
+    return server;
+  }
+  const client = (): UnaryClient => {
+    const c = new UnaryClient(socket);
+    clients.push(c);
+    return c;
+  };
+
+  it('sends each request and decodes its response, also for concurrent calls', async () => {
+    await serve({
+      prepareForUserNs: (_call: unknown, cb: sendUnaryData<inWorkspace.PrepareForUserNSResponse>) => {
+        cb(null, { rootShift: inWorkspace.RootShift.ROOT_SHIFT_IDMAPPED, markPath: '/run/mark', workspacePath: '/workspace' });
+      },
+      writeIdMapping: (call: ServerUnaryCall<inWorkspace.WriteIDMappingRequest, unknown>, cb: sendUnaryData<inWorkspace.WriteIDMappingResponse>) => {
+        const r = call.request;
+        cb(r.pid === 42 && r.gid && r.mapping[1]?.hostId === 100000 ? null : { code: status.INVALID_ARGUMENT, details: JSON.stringify(r) }, {});
+      },
+    });
+    const c = client();
+    const mapping = [
+      { containerId: 0, hostId: 33333, size: 1 },
+      { containerId: 1, hostId: 100000, size: 65536 },
+    ];
+    const [prepared] = await Promise.all([
+      c.call(methods.prepareForUserNs, {}),
+      c.call(methods.writeIdMapping, { pid: 42, gid: true, mapping }),
+      c.call(methods.writeIdMapping, { pid: 42, gid: true, mapping }),
+    ]);
+    expect(prepared).toEqual({ rootShift: inWorkspace.RootShift.ROOT_SHIFT_IDMAPPED, markPath: '/run/mark', workspacePath: '/workspace' });
+  });
+
+  it('turns a status into a ServiceError with code, details and custom metadata (the errno ring0 answers with)', async () => {
+    await serve({
+      mountProc: (_call: unknown, cb: sendUnaryData<unknown>) => {
+        const metadata = new Metadata();
+        metadata.set('wsrun-errno', 'EPERM');
+        cb({ code: status.PERMISSION_DENIED, details: 'target /proc: 100% not yours, ünïcode', metadata });
+      },
+    });
+    const err = await client()
+      .call(methods.mountProc, { target: '/proc', pid: 1 })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: status.PERMISSION_DENIED, details: 'target /proc: 100% not yours, ünïcode' });
+    expect((err as { metadata: Metadata }).metadata.get('wsrun-errno')).toEqual(['EPERM']);
+  });
+
+  it('fails with DEADLINE_EXCEEDED when the server does not answer in time', async () => {
+    await serve({ teardown: () => undefined });
+    await expect(client().call(methods.teardown, {}, { timeoutMs: 150 })).rejects.toMatchObject({ code: status.DEADLINE_EXCEEDED });
+  });
+
+  it('without waitForReady fails at once with UNAVAILABLE when nothing listens', async () => {
+    await expect(client().call(methods.teardown, {}, { timeoutMs: 5000 })).rejects.toMatchObject({
+      code: status.UNAVAILABLE,
+      details: expect.stringContaining(socket),
+    });
+  });
+
+  it('with waitForReady waits for a server that starts later, and gives up at the deadline', async () => {
+    const c = client();
+    const call = c.call(methods.teardown, {}, { timeoutMs: 5000, waitForReady: true });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await serve({ teardown: (_call: unknown, cb: sendUnaryData<unknown>) => cb(null, {}) });
+    await expect(call).resolves.toEqual({ success: false });
+
+    const lonely = new UnaryClient(join(dir, 'nobody.sock'));
+    clients.push(lonely);
+    await expect(lonely.call(methods.teardown, {}, { timeoutMs: 100, waitForReady: true })).rejects.toMatchObject({ code: status.DEADLINE_EXCEEDED });
+  });
+
+  it('reconnects after the server restarts', async () => {
+    const ok = (_call: unknown, cb: sendUnaryData<unknown>) => cb(null, {});
+    const first = await serve({ teardown: ok });
+    const c = client();
+    await c.call(methods.teardown, {});
+    first.forceShutdown();
+    servers.splice(servers.indexOf(first), 1);
+    await serve({ teardown: ok });
+    await expect(c.call(methods.teardown, {}, { waitForReady: true, timeoutMs: 5000 })).resolves.toEqual({ success: false });
+  });
+});
