@@ -33,7 +33,8 @@ export class RegistryRepository {
     return parsed.workspaces;
   }
 
-  save(workspaces: WorkspaceRecord[]): void {
+  /** sync: fsync the file and its folder (else only the atomic replace; see WorkspaceRegistry.update) */
+  save(workspaces: WorkspaceRecord[], opts: { sync: boolean } = { sync: true }): void {
     const file = this.config.registryFile;
     mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
     const temp = `${file}.tmp-${process.pid}`;
@@ -41,11 +42,12 @@ export class RegistryRepository {
     const fd = openSync(temp, 'w', 0o600);
     try {
       writeSync(fd, JSON.stringify(body, null, 2) + '\n');
-      fsyncSync(fd);
+      if (opts.sync) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     renameSync(temp, file);
+    if (!opts.sync) return;
     const dirFd = openSync(dirname(file), 'r');
     try {
       fsyncSync(dirFd);
