@@ -2,11 +2,17 @@
 // Bundles an app into one standalone file, dist/apps/<app>/main.js, that runs with plain `node`:
 // workspace libs and npm packages are bundled, the native-ns addon and its stage helper are
 // copied next to it (dist/apps/<app>/native/), and a package.json records the versions bundled.
+// Every further `src/<name>.main.ts` of the app becomes its own standalone `<name>.js` (e.g.
+// content-init's sandboxed child, which starts often and needs a fraction of main.js).
+//
+// Workspace libs are declared free of side effects on import (they are: no lib does work at the
+// top level), so a bundle carries only the lib code its entry reaches, and with it only the npm
+// packages that code imports (the sandboxed child carries no S3 SDK, queue or gRPC).
 //
 // esbuild does not emit decorator metadata, which NestJS dependency injection needs, so files
 // with decorators go through TypeScript's transpiler first (the same output as tsc).
 import { build } from 'esbuild';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -50,6 +56,24 @@ function decoratorMetadataPlugin(compilerOptions) {
   };
 }
 
+function sideEffectFreeLibsPlugin() {
+  const libsDir = join(workspaceRoot, 'libs') + '/';
+  return {
+    name: 'side-effect-free-libs',
+    setup(b) {
+      b.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.pluginData?.resolvingLib) return undefined;
+        const mayBeLib = args.path.startsWith('@wsrun/') || (args.importer.startsWith(libsDir) && args.path.startsWith('.'));
+        if (!mayBeLib) return undefined;
+        const resolved = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: { resolvingLib: true } });
+        if (resolved.errors.length > 0) return { errors: resolved.errors };
+        if (!resolved.path.startsWith(libsDir)) return undefined;
+        return { path: resolved.path, sideEffects: false };
+      });
+    },
+  };
+}
+
 function readCompilerOptions(tsconfigPath) {
   const { config, error } = ts.readConfigFile(tsconfigPath, ts.sys.readFile);
   if (error) throw new Error(ts.flattenDiagnosticMessageText(error.messageText, '\n'));
@@ -73,9 +97,14 @@ export async function bundleApp(app) {
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(join(outDir, 'native'), { recursive: true });
 
+  const entryPoints = { main: join(appRoot, 'src/main.ts') };
+  for (const name of readdirSync(join(appRoot, 'src'))) {
+    const m = name.match(/^(.+)\.main\.ts$/);
+    if (m) entryPoints[m[1]] = join(appRoot, 'src', name);
+  }
   const result = await build({
-    entryPoints: [join(appRoot, 'src/main.ts')],
-    outfile: join(outDir, 'main.js'),
+    entryPoints,
+    outdir: outDir,
     bundle: true,
     platform: 'node',
     target: 'node20',
@@ -83,7 +112,7 @@ export async function bundleApp(app) {
     sourcemap: true,
     tsconfig,
     external: OPTIONAL_EXTERNALS,
-    plugins: [decoratorMetadataPlugin(readCompilerOptions(tsconfig))],
+    plugins: [sideEffectFreeLibsPlugin(), decoratorMetadataPlugin(readCompilerOptions(tsconfig))],
     metafile: true,
     logLevel: 'warning',
     legalComments: 'none',

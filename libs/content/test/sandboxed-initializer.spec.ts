@@ -250,7 +250,7 @@ describe('sandboxed initializer', () => {
       const crashing = join(base.path, `crash-bundle-${n}`);
       mkdirSync(crashing);
       chmodSync(crashing, 0o755);
-      writeFileSync(join(crashing, 'main.js'), "console.error('boom: out of luck'); process.exit(3);\n");
+      writeFileSync(join(crashing, 'sandbox-child.js'), "console.error('boom: out of luck'); process.exit(3);\n");
       await expect(runSandboxedInitializer({ destination: dst, initializer: { spec: { $case: 'empty', value: {} } } }, { bundleDir: crashing })).rejects.toMatchObject({
         code: WsErrorCode.Internal,
         message: expect.stringMatching(/crashed \(exit status 3\); last log lines:\nboom: out of luck/),

@@ -14,7 +14,7 @@ export function buildChildBundle(): { dir: string; cleanup: () => void } {
   chmodSync(dir, 0o755);
   buildSync({
     entryPoints: [resolve(__dirname, '../fixtures/child-main.ts')],
-    outfile: join(dir, 'main.js'),
+    outfile: join(dir, 'sandbox-child.js'),
     bundle: true,
     platform: 'node',
     target: 'node20',

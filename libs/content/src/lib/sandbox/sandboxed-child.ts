@@ -10,8 +10,8 @@ import { ChildPipes } from './child-pipes';
 import { SandboxProcess } from './sandbox-process';
 
 /**
- * The parent side of a sandboxed child run (DESIGN.md §3): starts `content-init run-initializer`
- * in the sandbox with the workspace's id mapping, hands it the request over an inherited socket,
+ * The parent side of a sandboxed child run (DESIGN.md §3): starts content-init's sandboxed child
+ * (sandbox-child.js, the same code as `content-init run-initializer`) in the sandbox with the workspace's id mapping, hands it the request over an inherited socket,
  * and turns what it reports into its result (the JSON it wrote on CHILD_FD.metrics) or a typed
  * error carrying the child's message. A deadline or a cancellation kills the sandbox (SIGKILL to
  * its pid 1 takes everything in its pid namespace along); the workspace folder is then left for
@@ -19,7 +19,7 @@ import { SandboxProcess } from './sandbox-process';
  */
 
 export interface SandboxedRunOptions {
-  /** the content-init bundle folder: main.js and native/ (bundle.mjs output) */
+  /** the content-init bundle folder: sandbox-child.js and native/ (bundle.mjs output) */
   bundleDir: string;
   /** the run is killed after this many ms (default 1 h) */
   timeoutMs?: number;
@@ -50,6 +50,8 @@ export const WORKSPACE_ID_MAPPING: IdMapping[] = [
 ];
 
 const DEFAULT_TIMEOUT_MS = 60 * 60 * 1000;
+/** the sandboxed child's entry in the content-init bundle folder */
+const CHILD_BUNDLE = 'sandbox-child.js';
 const LOG_TAIL_LINES = 20;
 
 /**
@@ -61,8 +63,10 @@ const LOG_TAIL_LINES = 20;
 export async function runSandboxedChild<T>(run: { destination: string; idMapping: IdMapping[] }, request: ChildRequest, options: SandboxedRunOptions, extras: SandboxedChildExtras = {}): Promise<T> {
   const idMapping = run.idMapping;
   checkDestination(run.destination, idMapping);
-  const mainJs = join(options.bundleDir, 'main.js');
-  if (!fs.existsSync(mainJs)) throw new WsError(WsErrorCode.FailedPrecondition, `content-init bundle not found: ${mainJs} (build it with \`node tools/build/bundle.mjs content-init\`)`);
+  // the child's own small bundle (apps/content-init/src/sandbox-child.main.ts): it starts in
+  // about 50 ms where main.js, with the queue, S3 and gRPC code, takes about 200
+  const childJs = join(options.bundleDir, CHILD_BUNDLE);
+  if (!fs.existsSync(childJs)) throw new WsError(WsErrorCode.FailedPrecondition, `content-init bundle not found: ${childJs} (build it with \`node tools/build/bundle.mjs content-init\`)`);
   const nodePath = options.nodePath ?? process.execPath;
   if (!/^\/(usr|bin|sbin|lib|lib64)\//.test(nodePath)) throw new WsError(WsErrorCode.FailedPrecondition, `node (${nodePath}) must live in a system folder (/usr ...) to run in the sandbox`);
   if (options.signal?.aborted) throw new WsError(WsErrorCode.Cancelled, 'the content initializer was cancelled before it started');
@@ -105,7 +109,7 @@ export async function runSandboxedChild<T>(run: { destination: string; idMapping
         destination: run.destination,
         bundleDir: options.bundleDir,
         idMapping,
-        exec: { argv: [nodePath, `${SANDBOX_BUNDLE_DIR}/main.js`, 'run-initializer'], env },
+        exec: { argv: [nodePath, `${SANDBOX_BUNDLE_DIR}/${CHILD_BUNDLE}`], env },
         fds: pipes.childFds,
         ...(options.extraReadOnly ? { extraReadOnly: options.extraReadOnly } : {}),
         ...(options.skeletonParent ? { skeletonParent: options.skeletonParent } : {}),
