@@ -111,7 +111,7 @@ describe('content work survives crashes', () => {
 
   /** A workspace with `mb` MiB of data, initialized and backed up once. */
   async function workspaceWithBackup(id: string, mb: number): Promise<string> {
-    node.startWorker();
+    node.ensureWorker();
     await node.call('initWorkspace', { id, metadata: { owner: 'carol', metaId: '' }, initializer: { spec: { $case: 'empty', value: {} } }, storageQuotaBytes: 0 });
     await node.call('waitForInit', { id });
     const big = join(node.contentDir(id), 'big.bin');

@@ -35,7 +35,9 @@ export class ContentNode {
     this.client = createClient(workspaceContent.WorkspaceContentServiceClient, this.harness.daemon.address);
   }
 
+  /** Starts a worker; there is at most one: a test that wants another stops or kills the first. */
   startWorker(extra: string[] = []): ChildProcess {
+    if (this.worker && this.worker.exitCode === null && this.worker.signalCode === null) throw new Error('a worker is already running');
     const args = [WORKER_MAIN, 'worker', '--state-dir', this.harness.stateDir, '--redis-url', this.redis.socket, '--node', this.harness.config.node, '--lock-duration', '2s', '--log-level', 'info', ...this.storageArgs(), ...this.workerFlags, ...extra];
     const worker = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     worker.stderr!.setEncoding('utf8').on('data', (d: string) => (this.workerLog += d));
@@ -43,9 +45,15 @@ export class ContentNode {
     return worker;
   }
 
+  /** The running worker, or a new one. */
+  ensureWorker(): ChildProcess {
+    if (this.worker && this.worker.exitCode === null && this.worker.signalCode === null) return this.worker;
+    return this.startWorker();
+  }
+
   async killWorker(): Promise<void> {
     const w = this.worker;
-    if (!w || w.exitCode !== null) return;
+    if (!w || w.exitCode !== null || w.signalCode !== null) return;
     const gone = new Promise((r) => w.once('exit', r));
     w.kill('SIGKILL');
     await gone;
@@ -53,7 +61,7 @@ export class ContentNode {
 
   async stopWorker(): Promise<void> {
     const w = this.worker;
-    if (!w || w.exitCode !== null) return;
+    if (!w || w.exitCode !== null || w.signalCode !== null) return;
     const gone = new Promise((r) => w.once('exit', r));
     w.kill('SIGTERM');
     await gone;

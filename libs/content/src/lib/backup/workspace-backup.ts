@@ -1,7 +1,7 @@
 import { WsError, WsErrorCode } from '@wsrun/common';
 import type { IdMapping } from '@wsrun/native-ns';
 import { formatObjectRef, parseObjectRef, type ObjectRef, type ObjectStorage } from '@wsrun/storage';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { runSandboxedPack } from '../sandbox/sandboxed-pack';
 import type { SandboxedRunOptions } from '../sandbox/sandboxed-child';
@@ -24,7 +24,8 @@ export interface BackupOutcome {
 /**
  * A backup (or snapshot) of a workspace folder that no crash can make a user lose:
  * 1. a confined child packs the folder (runSandboxedPack) and the stream goes straight to storage
- *    under a temporary name next to the target, counted and hashed on the way;
+ *    under a temporary name next to the target, counted on the way (the child hashes what it
+ *    writes: one sha256 less on this process's thread, which the upload is waiting on);
  * 2. what the storage stored is checked against what was sent (size and sha256): a failed or
  *    partial upload is an error, never a silent success;
  * 3. only then is it committed: copied over the target (atomic for readers of the target) and
@@ -34,29 +35,28 @@ export async function backupWorkspace(request: BackupRequest, storage: ObjectSto
   const target = parseObjectRef(request.target);
   const temp: ObjectRef = { bucket: target.bucket, object: `${target.object}.upload-${randomUUID()}` };
   await storage.ensureBucket(target.bucket);
-  let sent = { size: 0, sha256: '' };
+  let received = 0;
   let stored: { size: number; sha256: string } | undefined;
   try {
     const stats = await runSandboxedPack(
       { destination: request.destination, idMapping: request.idMapping },
       async (tar: Readable) => {
-        const hash = createHash('sha256');
-        let size = 0;
         const counter = new Transform({
           transform(chunk: Buffer, _enc, done) {
-            hash.update(chunk);
-            size += chunk.length;
-            options.onBytes?.(size);
+            received += chunk.length;
+            options.onBytes?.(received);
             done(null, chunk);
           },
         });
         const body = tar.pipe(counter).pipe(new PassThrough({ highWaterMark: 1024 * 1024 }));
         tar.on('error', (err) => body.destroy(err));
         stored = await storage.put(temp, body);
-        sent = { size, sha256: hash.digest('hex') };
       },
       options,
     );
+    // what the child wrote, as it counted and hashed it; the bytes that arrived here must agree
+    const sent = { size: stats.bytes, sha256: stats.sha256 };
+    if (received !== sent.size) throw new WsError(WsErrorCode.Internal, `the packer wrote ${sent.size} bytes but ${received} arrived`);
     if (!stored || stored.size !== sent.size || stored.sha256 !== sent.sha256) {
       throw new WsError(
         WsErrorCode.Internal,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -66,12 +67,20 @@ function report(fd: number, text: string): void {
  * their workspace ids, so the archive needs no mapping; no symlink is ever followed (packDirectory
  * walks directory fds).
  */
-async function packToDataFd(destination: string, signal: AbortSignal): Promise<PackStats> {
+async function packToDataFd(destination: string, signal: AbortSignal): Promise<PackStats & { sha256: string }> {
   const rootFd = fs.openSync(destination, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
     const { stream, done } = packDirectory(rootFd, { signal });
-    await pipeline(stream, fs.createWriteStream('', { fd: CHILD_FD.data }));
-    return await done;
+    // hashed here, on this process's core: the parent checks what storage stored against it
+    const hash = createHash('sha256');
+    const hashed = async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+      for await (const chunk of source) {
+        hash.update(chunk);
+        yield chunk;
+      }
+    };
+    await pipeline(stream, hashed, fs.createWriteStream('', { fd: CHILD_FD.data }));
+    return { ...(await done), sha256: hash.digest('hex') };
   } finally {
     fs.closeSync(rootFd);
   }
