@@ -55,7 +55,7 @@ export class InWorkspaceService {
     if (ws.ring0 && isAlive(ws.ring0)) return true;
     const ring0 = identify(peer.pid);
     if (!ring0) return false;
-    this.registry.update(ws.id, (w) => (w.ring0 = ring0), 'runtime');
+    this.registry.update(ws.id, (w) => (w.ring0 = ring0));
     this.log.info({ workspace: ws.id, ring0: ring0.pid }, 'ring0 connected');
     return true;
   }
@@ -72,7 +72,7 @@ export class InWorkspaceService {
         w.prepared = true;
         w.tornDown = false;
         w.state = 'running';
-      }, 'runtime');
+      });
       return { rootShift, markPath: layout.mark, workspacePath: layout.content };
     });
   }
@@ -91,7 +91,7 @@ export class InWorkspaceService {
       } catch (err) {
         throw WsError.wrap(`writing the ${kind} map of pid ${pid}`, err, WsErrorCode.FailedPrecondition);
       }
-      this.registry.update(ws.id, (w) => (w.idMapWritten[kind] = true), 'runtime');
+      this.registry.update(ws.id, (w) => (w.idMapWritten[kind] = true));
       this.log.info({ workspace: ws.id, pid, hostPid: target, kind }, 'id map written');
     });
   }
@@ -110,7 +110,7 @@ export class InWorkspaceService {
       } finally {
         closeFd(tree);
       }
-      this.registry.update(ws.id, (w) => w.procMounts.push({ kind, target: path, pid }), 'runtime');
+      this.registry.update(ws.id, (w) => w.procMounts.push({ kind, target: path, pid }));
     });
   }
 

@@ -33,8 +33,7 @@ export class RegistryRepository {
     return parsed.workspaces;
   }
 
-  /** sync: fsync the file and its folder (else only the atomic replace; see WorkspaceRegistry.update) */
-  save(workspaces: WorkspaceRecord[], opts: { sync: boolean } = { sync: true }): void {
+  save(workspaces: WorkspaceRecord[]): void {
     const file = this.config.registryFile;
     mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
     const temp = `${file}.tmp-${process.pid}`;
@@ -42,12 +41,11 @@ export class RegistryRepository {
     const fd = openSync(temp, 'w', 0o600);
     try {
       writeSync(fd, JSON.stringify(body, null, 2) + '\n');
-      if (opts.sync) fsyncSync(fd);
+      fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     renameSync(temp, file);
-    if (!opts.sync) return;
     const dirFd = openSync(dirname(file), 'r');
     try {
       fsyncSync(dirFd);

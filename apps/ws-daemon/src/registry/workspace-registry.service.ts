@@ -5,9 +5,6 @@ import { DaemonConfig } from '../config/daemon-config';
 import { RegistryRepository } from './registry.repository';
 import { WORKSPACE_ID_PATTERN, WorkspaceLayout, type WorkspaceRecord, type WorkspaceState } from './workspace';
 
-/** see WorkspaceRegistry.update() */
-export type Durability = 'durable' | 'runtime';
-
 /**
  * The workspaces this node knows. Every change is written to disk before the call returns
  * (RegistryRepository), so a daemon killed at any moment comes back with what it had promised.
@@ -74,20 +71,14 @@ export class WorkspaceRegistry {
     return [...this.workspaces.values()];
   }
 
-  /**
-   * Applies a change to a copy and persists it; the change is visible only once it is written.
-   * 'runtime' is for facts about processes and mounts (ring0, id maps written, proc mounts, a
-   * prepared root), which a node crash erases anyway: still replaced atomically, so a crash of the
-   * daemon keeps them (the page cache survives it), but not fsynced, which would cost about 1 ms
-   * per call on every workspace's start-up path.
-   */
-  update(id: string, change: (w: WorkspaceRecord) => void, durability: Durability = 'durable'): WorkspaceRecord {
+  /** Applies a change to a copy and persists it; the change is visible only once it is on disk. */
+  update(id: string, change: (w: WorkspaceRecord) => void): WorkspaceRecord {
     const current = this.get(id);
     const next: WorkspaceRecord = structuredClone(current);
     change(next);
     this.workspaces.set(id, next);
     try {
-      this.persist(durability);
+      this.persist();
     } catch (err) {
       this.workspaces.set(id, current);
       throw err;
@@ -107,7 +98,7 @@ export class WorkspaceRegistry {
     }
   }
 
-  private persist(durability: Durability = 'durable'): void {
-    this.repository.save([...this.workspaces.values()], { sync: durability === 'durable' });
+  private persist(): void {
+    this.repository.save([...this.workspaces.values()]);
   }
 }
