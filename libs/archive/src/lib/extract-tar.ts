@@ -1,11 +1,11 @@
 import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { WsError, WsErrorCode } from '@wsrun/common';
+import { WsError, WsErrorCode, errnoCodeOf } from '@wsrun/common';
 import { closeFd, fsetxattr, linkAt, lchownAt, lutimesAt, mkdirAt, mknodAt, openRoot, symlinkAt, unlinkAt } from '@wsrun/native-ns';
 import { checkEntryPath, symlinkRefusal, typeRefusal, type PolicyOptions } from './extract-policy';
 import { writeAllSync, writeChunks } from './fd-write';
 import { FileBatches } from './file-batches';
-import { chmodFd, errnoOf, isEmptyDirAt, lstatAt, O_PATH, openBeneath, openDirBeneath, openOrCreateDirs, withFd } from './safe-tree';
+import { chmodFd, isEmptyDirAt, lstatAt, O_PATH, openBeneath, openDirBeneath, openOrCreateDirs, withFd } from './safe-tree';
 import { commitStaging, createStaging, removeStaging, type Staging } from './staging';
 import { identityIdMapper, type IdMapper, type TarEntryHeader } from './tar-entry';
 import { TarParser, type TarEntry } from './tar-parser';
@@ -277,7 +277,7 @@ class Extraction {
   /** A member that failed: refused (skipped, listed) when the policy or the walls said no, else the extraction fails. */
   private entryFailed(entryPath: string, err: unknown): void {
     if (err instanceof Refusal) return this.refuse(entryPath, err.message);
-    const reason = REFUSING_ERRNO[errnoOf(err) ?? ''];
+    const reason = REFUSING_ERRNO[errnoCodeOf(err) ?? ''];
     if (reason) return this.refuse(entryPath, reason);
     throw WsError.wrap(`extracting ${JSON.stringify(entryPath)}`, err, fsErrorCode(err));
   }
@@ -453,7 +453,7 @@ class Extraction {
     try {
       return create();
     } catch (err) {
-      if (errnoOf(err) !== 'EEXIST') throw err;
+      if (errnoCodeOf(err) !== 'EEXIST') throw err;
     }
     if (this.makeRoom(parentFd, name, path, mergeDir)) return undefined;
     return create();
@@ -522,7 +522,7 @@ class Extraction {
     try {
       targetDirFd = openDirBeneath(this.stagingDir().fd, target.parts.slice(0, -1).join('/'));
     } catch (err) {
-      if (['ENOENT', 'ENOTDIR', 'ELOOP', 'EXDEV'].includes(errnoOf(err) ?? '')) throw notExtracted;
+      if (['ENOENT', 'ENOTDIR', 'ELOOP', 'EXDEV'].includes(errnoCodeOf(err) ?? '')) throw notExtracted;
       throw err;
     }
     withFd(targetDirFd, () => {
@@ -542,7 +542,7 @@ class Extraction {
     try {
       this.createFresh(parentFd, name, path, () => mknodAt(parentFd, name, S_IFMT_OF[type] | 0o600, type === 'fifo' ? 0 : makedev(h.devMajor, h.devMinor)));
     } catch (err) {
-      if (errnoOf(err) === 'EPERM') throw new Refusal(`cannot create ${type === 'fifo' ? 'a FIFO' : 'a device node'}: EPERM`);
+      if (errnoCodeOf(err) === 'EPERM') throw new Refusal(`cannot create ${type === 'fifo' ? 'a FIFO' : 'a device node'}: EPERM`);
       throw err;
     }
     if (ids) lchownAt(parentFd, name, ids.uid, ids.gid);
@@ -557,7 +557,7 @@ class Extraction {
       try {
         fsetxattr(fd, name, value);
       } catch (err) {
-        const code = errnoOf(err);
+        const code = errnoCodeOf(err);
         if (!code || !SKIPPABLE_XATTR_ERRNO.has(code)) throw err;
         this.skippedXattrs.push({ path, name, code });
       }
@@ -580,7 +580,7 @@ class Extraction {
         fd = openDirBeneath(this.rootFd, path, O_RDONLY);
       } catch (err) {
         // replaced in the root meanwhile: not ours to touch any more
-        if (['ENOENT', 'ENOTDIR', 'ELOOP', 'EXDEV'].includes(errnoOf(err) ?? '')) continue;
+        if (['ENOENT', 'ENOTDIR', 'ELOOP', 'EXDEV'].includes(errnoCodeOf(err) ?? '')) continue;
         throw WsError.wrap(`setting metadata of ${JSON.stringify(path)}`, err, fsErrorCode(err));
       }
       withFd(fd, () => {
@@ -627,7 +627,7 @@ function cancelled(): WsError {
 
 function fsErrorCode(err: unknown): WsErrorCode | undefined {
   if (err instanceof WsError) return undefined;
-  const code = errnoOf(err);
+  const code = errnoCodeOf(err);
   if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EMFILE' || code === 'ENFILE') return WsErrorCode.ResourceExhausted;
   if (code === 'EACCES' || code === 'EPERM') return WsErrorCode.PermissionDenied;
   if (code === 'ENOENT' || code === 'ENOTDIR') return WsErrorCode.NotFound;

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import type { Readable } from 'node:stream';
-import { WsError, WsErrorCode } from '@wsrun/common';
+import { WsError, WsErrorCode, errnoCodeOf } from '@wsrun/common';
 import { closeFd, DirentType, fgetxattrs, readDirFd, readlinkAt } from '@wsrun/native-ns';
 import { DEFAULT_MAX_META_SIZE } from './pax';
-import { errnoOf, O_NOATIME, O_PATH, openBeneath } from './safe-tree';
+import { O_NOATIME, O_PATH, openBeneath } from './safe-tree';
 import { byBytes } from './staging';
 import { identityIdMapper, type IdMapper, type TarEntryType } from './tar-entry';
 import { TarWriter, type TarWriteEntry } from './tar-writer';
@@ -136,7 +136,7 @@ class Packer {
     try {
       pathFd = openBeneath(dirFd, name, O_PATH | O_NOFOLLOW);
     } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return this.warn(path, 'removed while packing');
+      if (errnoCodeOf(err) === 'ENOENT') return this.warn(path, 'removed while packing');
       throw WsError.wrap(`packing ${JSON.stringify(path)}`, err, WsErrorCode.Internal);
     }
     try {
@@ -302,11 +302,11 @@ function openFileForRead(dirFd: number, name: string): number | undefined {
     try {
       return openBeneath(dirFd, name, flags | O_NOATIME);
     } catch (err) {
-      if (errnoOf(err) !== 'EPERM') throw err;
+      if (errnoCodeOf(err) !== 'EPERM') throw err;
       return openBeneath(dirFd, name, flags);
     }
   } catch (err) {
-    if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ELOOP') return undefined;
+    if (errnoCodeOf(err) === 'ENOENT' || errnoCodeOf(err) === 'ELOOP') return undefined;
     throw err;
   }
 }

@@ -15,20 +15,6 @@ export const O_PATH = 0o10000000;
 export const O_NOATIME = 0o1000000;
 const { O_DIRECTORY, O_NOFOLLOW } = fs.constants;
 
-/**
- * The errno name (ENOENT ...) anywhere in an error's cause chain. Unlike errnoCodeOf it does not
- * require `instanceof Error`: node:fs errors come from another realm under test runners.
- */
-export function errnoOf(err: unknown): string | undefined {
-  let e: unknown = err;
-  for (let depth = 0; depth < 8 && typeof e === 'object' && e !== null; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return errnoCodeOf(err);
-}
-
 /** Runs fn with fd and closes it afterwards. */
 export function withFd<T>(fd: number, fn: (fd: number) => T): T {
   try {
@@ -60,7 +46,7 @@ export function lstatAt(dirFd: number, name: string): fs.BigIntStats | null {
   try {
     fd = openBeneath(dirFd, name, O_PATH | O_NOFOLLOW);
   } catch (err) {
-    if (errnoOf(err) === 'ENOENT') return null;
+    if (errnoCodeOf(err) === 'ENOENT') return null;
     throw err;
   }
   return withFd(fd, (f) => fs.fstatSync(f, { bigint: true }));
@@ -76,7 +62,7 @@ export function chmodFd(fd: number, mode: number): void {
   try {
     fs.fchmodSync(fd, mode);
   } catch (err) {
-    if (errnoOf(err) !== 'EBADF') throw err;
+    if (errnoCodeOf(err) !== 'EBADF') throw err;
     fs.chmodSync(`/proc/self/fd/${fd}`, mode);
   }
 }
@@ -90,7 +76,7 @@ export function openOrCreateDirs(dirFd: number, parts: readonly string[], mode: 
   try {
     return openDirBeneath(dirFd, parts.join('/'));
   } catch (err) {
-    if (errnoOf(err) !== 'ENOENT') throw err;
+    if (errnoCodeOf(err) !== 'ENOENT') throw err;
   }
   let fd = openDirBeneath(dirFd, '');
   try {
@@ -100,12 +86,12 @@ export function openOrCreateDirs(dirFd: number, parts: readonly string[], mode: 
       try {
         next = openDirBeneath(fd, name);
       } catch (err) {
-        if (errnoOf(err) !== 'ENOENT') throw err;
+        if (errnoCodeOf(err) !== 'ENOENT') throw err;
         try {
           mkdirAt(fd, name, mode);
           onCreate?.(parts.slice(0, i + 1).join('/'));
         } catch (mkErr) {
-          if (errnoOf(mkErr) !== 'EEXIST') throw mkErr;
+          if (errnoCodeOf(mkErr) !== 'EEXIST') throw mkErr;
         }
         next = openDirBeneath(fd, name);
       }
@@ -133,7 +119,7 @@ export function removeTreeAt(dirFd: number, name: string): void {
       try {
         entries = readDirFd(fd);
       } catch (err) {
-        if (errnoOf(err) !== 'EACCES') throw err;
+        if (errnoCodeOf(err) !== 'EACCES') throw err;
         chmodFd(fd, 0o700);
         entries = readDirFd(fd);
       }
@@ -141,7 +127,7 @@ export function removeTreeAt(dirFd: number, name: string): void {
         try {
           removeTreeAt(fd, e.name);
         } catch (err) {
-          if (errnoOf(err) !== 'EACCES') throw err;
+          if (errnoCodeOf(err) !== 'EACCES') throw err;
           chmodFd(fd, 0o700);
           removeTreeAt(fd, e.name);
         }
@@ -151,6 +137,6 @@ export function removeTreeAt(dirFd: number, name: string): void {
   try {
     unlinkAt(dirFd, name, st.isDirectory());
   } catch (err) {
-    if (errnoOf(err) !== 'ENOENT') throw err;
+    if (errnoCodeOf(err) !== 'ENOENT') throw err;
   }
 }

@@ -1,7 +1,8 @@
+import { errnoCodeOf } from '@wsrun/common';
 import { randomBytes } from 'node:crypto';
 import { closeFd, mkdirAt, readDirFd, renameAt, unlinkAt } from '@wsrun/native-ns';
 import { STAGING_PATTERN, STAGING_PREFIX } from './extract-policy';
-import { errnoOf, isEmptyDirAt, lstatAt, openDirBeneath, removeTreeAt, withFd } from './safe-tree';
+import { isEmptyDirAt, lstatAt, openDirBeneath, removeTreeAt, withFd } from './safe-tree';
 
 /**
  * The staging directory of one extraction. Members are written below `.wsrun-extract-<random>`
@@ -56,7 +57,7 @@ function commitOne(srcFd: number, dstFd: number, name: string, rel: string, outc
       renameAt(srcFd, name, dstFd, name, { noReplace: true });
       return;
     } catch (err) {
-      if (errnoOf(err) !== 'EEXIST') throw err;
+      if (errnoCodeOf(err) !== 'EEXIST') throw err;
     }
     const src = lstatAt(srcFd, name);
     const dst = lstatAt(dstFd, name);

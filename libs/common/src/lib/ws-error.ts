@@ -34,11 +34,17 @@ export class WsError extends Error {
   }
 }
 
-/** The errno name (`EPERM`) carried anywhere in an error's cause chain, if any. */
+/**
+ * The errno name (`EPERM`) carried anywhere in an error's cause chain, if any. Any object with a
+ * `code` counts, not only `instanceof Error`: node:fs errors come from another realm under test
+ * runners.
+ */
 export function errnoCodeOf(err: unknown): string | undefined {
-  for (let e: unknown = err; e instanceof Error; e = (e as Error & { cause?: unknown }).cause) {
+  let e: unknown = err;
+  for (let depth = 0; depth < 8 && typeof e === 'object' && e !== null; depth++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return code;
+    e = (e as { cause?: unknown }).cause;
   }
   return undefined;
 }

@@ -1,6 +1,6 @@
+import { errnoCodeOf } from '@wsrun/common';
 import * as fs from 'node:fs';
 import { closeFd, DirentType, readDirFd, unlinkAt } from '@wsrun/native-ns';
-import { errnoOf } from './errno';
 import { O_PATH, openBeneath } from './workspace-paths';
 
 /**
@@ -19,7 +19,7 @@ export function emptyDirectory(dirFd: number): void {
   try {
     entries = readDirFd(dirFd);
   } catch (err) {
-    if (errnoOf(err) !== 'EACCES') throw err;
+    if (errnoCodeOf(err) !== 'EACCES') throw err;
     chmodFd(dirFd, 0o700);
     entries = readDirFd(dirFd);
   }
@@ -33,7 +33,7 @@ export function removeEntryAt(dirFd: number, name: string, type: number = Dirent
   try {
     fd = openBeneath(dirFd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   } catch (err) {
-    const code = errnoOf(err);
+    const code = errnoCodeOf(err);
     if (code === 'ENOENT') return;
     // a symlink (ELOOP with RESOLVE_NO_SYMLINKS) or a non-directory whose d_type was unknown
     if (code === 'ELOOP' || code === 'ENOTDIR') return unlinkEntry(dirFd, name, false);
@@ -53,7 +53,7 @@ function unlinkEntry(dirFd: number, name: string, isDir: boolean): void {
   try {
     unlinkAt(dirFd, name, isDir);
   } catch (err) {
-    const code = errnoOf(err);
+    const code = errnoCodeOf(err);
     if (code === 'ENOENT') return;
     if (code !== 'EACCES') throw err;
     // the parent is not writable for us: make it so (we are about to remove it anyway, or it is the root)
@@ -77,7 +77,7 @@ export function chmodFd(fd: number, mode: number): void {
   try {
     fs.fchmodSync(fd, mode);
   } catch (err) {
-    if (errnoOf(err) !== 'EBADF') throw err;
+    if (errnoCodeOf(err) !== 'EBADF') throw err;
     fs.chmodSync(`/proc/self/fd/${fd}`, mode);
   }
 }

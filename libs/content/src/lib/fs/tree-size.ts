@@ -1,6 +1,6 @@
+import { errnoCodeOf } from '@wsrun/common';
 import * as fs from 'node:fs';
 import { closeFd, DirentType, readDirFd } from '@wsrun/native-ns';
-import { errnoOf } from './errno';
 import { O_PATH, openBeneath } from './workspace-paths';
 
 const { O_NOFOLLOW, O_DIRECTORY } = fs.constants;
@@ -26,7 +26,7 @@ export function treeSize(dirFd: number): number {
       try {
         child = openBeneath(fd, name, O_PATH | O_NOFOLLOW);
       } catch (err) {
-        if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'EACCES') continue;
+        if (errnoCodeOf(err) === 'ENOENT' || errnoCodeOf(err) === 'EACCES') continue;
         throw err;
       }
       try {

@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
-import { WsError, WsErrorCode } from '@wsrun/common';
+import { WsError, WsErrorCode, errnoCodeOf } from '@wsrun/common';
 import { closeFd, mkdirAt, openAt } from '@wsrun/native-ns';
-import { errnoOf } from './errno';
 
 /**
  * Locations inside a workspace (a checkout location, a download's file path) arrive as strings
@@ -52,11 +51,11 @@ export function openOrCreateDirInside(rootFd: number, parts: readonly string[], 
       try {
         next = openBeneath(fd, name, O_RDONLY | O_DIRECTORY);
       } catch (err) {
-        if (errnoOf(err) !== 'ENOENT') throw err;
+        if (errnoCodeOf(err) !== 'ENOENT') throw err;
         try {
           mkdirAt(fd, name, mode);
         } catch (mkErr) {
-          if (errnoOf(mkErr) !== 'EEXIST') throw mkErr;
+          if (errnoCodeOf(mkErr) !== 'EEXIST') throw mkErr;
         }
         next = openBeneath(fd, name, O_RDONLY | O_DIRECTORY);
       }
@@ -66,7 +65,7 @@ export function openOrCreateDirInside(rootFd: number, parts: readonly string[], 
     return fd;
   } catch (err) {
     closeFd(fd);
-    const code = errnoOf(err);
+    const code = errnoCodeOf(err);
     const where = JSON.stringify(parts.join('/'));
     if (code === 'ELOOP') throw new WsError(WsErrorCode.FailedPrecondition, `${where}: a component is a symlink`, { cause: err });
     if (code === 'ENOTDIR') throw new WsError(WsErrorCode.FailedPrecondition, `${where}: a component is not a directory`, { cause: err });

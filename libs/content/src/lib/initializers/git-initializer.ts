@@ -1,9 +1,8 @@
 import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { WsError, WsErrorCode } from '@wsrun/common';
+import { WsError, WsErrorCode, errnoCodeOf } from '@wsrun/common';
 import { closeFd, readDirFd } from '@wsrun/native-ns';
 import type { initializer } from '@wsrun/proto';
-import { errnoOf } from '../fs/errno';
 import { emptyDirectory } from '../fs/tree-removal';
 import { treeSize } from '../fs/tree-size';
 import { joinInside, openBeneath, openOrCreateDirInside } from '../fs/workspace-paths';
@@ -55,7 +54,7 @@ export async function updatePrebuildRepository(ctx: InitializerContext, spec: in
       locationFd = openBeneath(ctx.root.fd, session.target.location.join('/'), O_RDONLY | O_DIRECTORY);
     } catch (err) {
       const where = JSON.stringify(session.target.location.join('/') || '.');
-      throw new WsError(WsErrorCode.FailedPrecondition, `the prebuild has no folder ${where} (${errnoOf(err) ?? 'error'})`, { cause: err });
+      throw new WsError(WsErrorCode.FailedPrecondition, `the prebuild has no folder ${where} (${errnoCodeOf(err) ?? 'error'})`, { cause: err });
     }
     try {
       const attempts = await updateWorkingCopy(session, joinInside(ctx.root.path, session.target.location));

@@ -1,8 +1,7 @@
 import * as fs from 'node:fs';
-import { WsError, WsErrorCode } from '@wsrun/common';
+import { WsError, WsErrorCode, errnoCodeOf } from '@wsrun/common';
 import { closeFd, mkdirAt } from '@wsrun/native-ns';
 import { writeFileAtomic } from '../fs/atomic-file';
-import { errnoOf } from '../fs/errno';
 import { removeEntryAt } from '../fs/tree-removal';
 import { openBeneath } from '../fs/workspace-paths';
 import type { InitializerOutcome } from '../initializers/initializer-metrics';
@@ -49,7 +48,7 @@ export function readReadyFile(rootFd: number): ReadyFile | undefined {
   try {
     fd = openBeneath(rootFd, `${RESERVED_DIR}/${READY_FILE}`, O_RDONLY);
   } catch (err) {
-    if (errnoOf(err) === 'ENOENT') return undefined;
+    if (errnoCodeOf(err) === 'ENOENT') return undefined;
     throw WsError.wrap('reading .wsrun/ready', err, WsErrorCode.Internal);
   }
   try {
