@@ -1,8 +1,16 @@
+import type { Readable } from 'node:stream';
+import { readableChunks } from './readable-chunks';
+
 /**
  * Pulls exact byte counts out of an async iterable of chunks. It asks the source for the next
  * chunk only when its buffer runs dry, so a Readable source keeps its backpressure; body bytes
  * are handed out as views of the source's chunks, never copied.
  */
+function isReadable(input: unknown): input is Readable {
+  const r = input as Partial<Readable>;
+  return typeof r.on === 'function' && typeof r.pause === 'function' && typeof r.resume === 'function' && typeof r.readableLength === 'number';
+}
+
 export class ByteReader {
   private readonly source: AsyncIterator<unknown>;
   private chunks: Buffer[] = [];
@@ -16,7 +24,8 @@ export class ByteReader {
   private detach: (() => void) | undefined;
 
   constructor(input: AsyncIterable<unknown>, signal?: AbortSignal, abortError?: () => Error) {
-    this.source = input[Symbol.asyncIterator]();
+    // a Readable's own iterator would concatenate what it buffers (see readableChunks)
+    this.source = (isReadable(input) ? readableChunks(input) : input)[Symbol.asyncIterator]();
     if (signal) {
       this.aborted = new Promise<never>((_resolve, reject) => {
         const onAbort = (): void => reject(abortError?.() ?? signal.reason);
