@@ -109,7 +109,10 @@ describe('process lifetime', () => {
   it('a stage shows its stage name in ps, held or running', async () => {
     const stage = spawnStage({ name: 'wskit:test-name', hold: true, end: { exit: 0 } });
     try {
-      expect(readFileSync(`/proc/${stage.pid}/comm`, 'utf8')).toBe('wskit:test-name\n');
+      // the held child names itself first thing after clone, which can come after spawnStage returns
+      const comm = () => readFileSync(`/proc/${stage.pid}/comm`, 'utf8');
+      for (let i = 0; i < 100 && comm() !== 'wskit:test-name\n'; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(comm()).toBe('wskit:test-name\n');
     } finally {
       stage.abort();
       await stage.exited;
