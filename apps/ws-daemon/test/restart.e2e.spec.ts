@@ -60,8 +60,16 @@ describe('ws-daemon killed with SIGKILL and started again', () => {
     expect(await eventually(() => first.health())).toEqual({ status: 1 });
     expect((await first.rpc('prepareForUserNs', {})).ok).toMatchObject({ markPath: registry.layout('survivor').mark });
 
+    // its private redis-server: it must not outlive the daemon (two on one append-only file corrupt it)
+    const redisPid = Number(readFileSync(join(config.redisDir, 'redis.pid'), 'utf8'));
+    const redisAlive = () => existsSync(`/proc/${redisPid}`) && !/\) [ZX] /.test(readFileSync(`/proc/${redisPid}/stat`, 'utf8'));
+    expect(redisAlive()).toBe(true);
+
     daemon.kill('SIGKILL');
     await new Promise((r) => daemon!.once('exit', r));
+    await eventually(async () => {
+      if (redisAlive()) throw new Error(`redis-server ${redisPid} outlived the daemon`);
+    });
     // the registry on disk is whole, and it says the root was prepared
     const onDisk = JSON.parse(readFileSync(config.registryFile, 'utf8')) as { workspaces: { id: string; prepared: boolean }[] };
     expect(onDisk.workspaces).toEqual([expect.objectContaining({ id: 'survivor', prepared: true })]);

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
@@ -22,6 +23,23 @@ describe('the private redis-server', () => {
     const again = new Queue('persist-test', { connection: redisOptions(socket) });
     expect((await again.getJob('kept-1'))?.data).toEqual({ n: 1 });
     await again.close();
+  });
+
+  it('stops a server still running on its folder before it starts its own (two would share one append-only file)', async () => {
+    await redis.stop();
+    // an earlier owner's server, left running (started by hand here: no death signal)
+    const stale = spawn('redis-server', [join(redis.dir, 'redis.conf')], { stdio: 'ignore' });
+    const staleGone = new Promise((r) => stale.once('exit', r));
+    for (let i = 0; i < 200 && !existsSync(redis.pidFile); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(Number(readFileSync(redis.pidFile, 'utf8'))).toBe(stale.pid);
+    const socket = await redis.start();
+    await staleGone;
+    expect(stale.exitCode ?? stale.signalCode).not.toBeNull();
+    // the new server has the data the old one had
+    const queue = new Queue('persist-test', { connection: redisOptions(socket) });
+    expect((await queue.getJob('kept-1'))?.data).toEqual({ n: 1 });
+    await queue.close();
+    expect(Number(readFileSync(redis.pidFile, 'utf8'))).not.toBe(stale.pid);
   });
 });
 

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { readableChunks } from './readable-chunks';
+import { readableChunks } from '@wsrun/common';
 
 /**
  * Pulls exact byte counts out of an async iterable of chunks. It asks the source for the next

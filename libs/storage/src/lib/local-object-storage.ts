@@ -3,7 +3,7 @@ import { constants as fsc, promises as fsp, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { parseAbsolutePath, WsError, WsErrorCode } from '@wsrun/common';
+import { parseAbsolutePath, readableChunks, WsError, WsErrorCode } from '@wsrun/common';
 import { clampByteRange } from './byte-range';
 import { errnoOf, fsError } from './fs-errors';
 import { formatObjectRef, validateBucketName, validateListPrefix, validateObjectRef, type ObjectRef } from './object-ref';
@@ -236,15 +236,16 @@ export class LocalObjectStorage implements ObjectStorage {
     try {
       let batch: Buffer[] = [];
       let batched = 0;
+      // the chunks as they came, written together with one writev: no copy of the upload
       const flush = async () => {
         if (batched === 0) return;
-        const buf = batch.length === 1 ? batch[0] : Buffer.concat(batch, batched);
+        const buffers = batch;
         batch = [];
         batched = 0;
-        await writeFully(handle, buf, `${what}: writing temp file ${tmp}`);
+        await writevFully(handle, buffers, `${what}: writing temp file ${tmp}`);
       };
       try {
-        for await (const chunk of body) {
+        for await (const chunk of readableChunks(body)) {
           const buf = toBuffer(chunk);
           digest.update(buf);
           batch.push(buf);
@@ -358,15 +359,21 @@ function etagOf(st: Stats): string {
   return `"${st.dev.toString(16)}-${st.ino.toString(16)}-${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
 }
 
-async function writeFully(handle: FileHandle, buf: Buffer, what: string): Promise<void> {
-  let off = 0;
-  while (off < buf.length) {
+/** writev until every byte is written (a short write leaves the rest for the next call). */
+async function writevFully(handle: FileHandle, buffers: Buffer[], what: string): Promise<void> {
+  let rest = buffers;
+  while (rest.length > 0) {
+    let written: number;
     try {
-      const { bytesWritten } = await handle.write(buf, off, buf.length - off);
-      off += bytesWritten;
+      ({ bytesWritten: written } = await handle.writev(rest));
     } catch (err) {
       throw fsError(what, err);
     }
+    while (rest.length > 0 && written >= rest[0].length) {
+      written -= rest[0].length;
+      rest = rest.slice(1);
+    }
+    if (written > 0) rest = [rest[0].subarray(written), ...rest.slice(1)];
   }
 }
 

@@ -79,7 +79,9 @@ async function packToDataFd(destination: string, signal: AbortSignal): Promise<P
         yield chunk;
       }
     };
-    await pipeline(stream, hashed, fs.createWriteStream('', { fd: CHILD_FD.data }));
+    // a deep buffer: packing goes on while a write waits for the parent to read (the default
+    // 16 KiB would make the two take turns)
+    await pipeline(stream, hashed, fs.createWriteStream('', { fd: CHILD_FD.data, highWaterMark: 4 * 1024 * 1024 }));
     return { ...(await done), sha256: hash.digest('hex') };
   } finally {
     fs.closeSync(rootFd);

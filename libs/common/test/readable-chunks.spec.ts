@@ -1,5 +1,5 @@
 import { PassThrough, Readable } from 'node:stream';
-import { readableChunks } from '../src/lib/readable-chunks';
+import { readableChunks } from '../src';
 
 describe('readableChunks', () => {
   it('yields the very chunks that were written, never a concatenation of them', async () => {
