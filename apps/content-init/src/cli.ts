@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import type { InitCommandInput } from './commands/init.command';
 import type { ContentInitConfigInput } from './config/content-init-config';
+import { addDownloadOptions, type DownloadSettingsInput } from './config/download-settings';
 import type { WorkerConfigInput } from './worker/worker-config';
 
 export type ParsedCommand =
@@ -17,7 +18,7 @@ export function parseCommandLine(argv: string[]): ParsedCommand {
     .description('Fills workspace folders before they start: the sandboxed initializer and its tools.')
     .showHelpAfterError()
     .exitOverride((err) => process.exit(err.exitCode));
-  program
+  const init = program
     .command('init')
     .description('run an initializer on a folder in the sandbox, as a workspace would get it (progress on stderr, outcome as JSON on stdout)')
     .requiredOption('--dst <dir>', 'the folder to fill (created for the workspace root if missing; emptied first)')
@@ -29,15 +30,23 @@ export function parseCommandLine(argv: string[]): ParsedCommand {
     .addOption(new Option('--root-uid <uid>', 'host uid/gid that is root inside the workspace').env('WSRUN_ROOT_UID').default('33333'))
     .addOption(new Option('--subuid-start <id>', 'first host id of the subordinate range').env('WSRUN_SUBUID_START').default('100000'))
     .addOption(new Option('--subuid-size <n>', 'size of the subordinate range').env('WSRUN_SUBUID_SIZE').default('65536'))
-    .addOption(new Option('--log-level <level>', 'trace, debug, info, warn, error or silent (the sandbox logs JSON on stderr)').env('WSRUN_LOG_LEVEL').default('info'))
-    .action((opts: InitCommandInput & ContentInitConfigInput) => {
-      parsed = {
-        command: 'init',
-        input: { dst: opts.dst, initializer: opts.initializer, ...(opts.remote ? { remote: opts.remote } : {}), ...(opts.backup ? { backup: opts.backup } : {}), ...(opts.readOnly ? { readOnly: opts.readOnly } : {}) },
-        config: { rootUid: opts.rootUid, subuidStart: opts.subuidStart, subuidSize: opts.subuidSize, timeout: opts.timeout, logLevel: opts.logLevel },
-      };
-    });
-  program
+    .addOption(new Option('--log-level <level>', 'trace, debug, info, warn, error or silent (the sandbox logs JSON on stderr)').env('WSRUN_LOG_LEVEL').default('info'));
+  addDownloadOptions(init).action((opts: InitCommandInput & ContentInitConfigInput & DownloadSettingsInput) => {
+    parsed = {
+      command: 'init',
+      input: { dst: opts.dst, initializer: opts.initializer, ...(opts.remote ? { remote: opts.remote } : {}), ...(opts.backup ? { backup: opts.backup } : {}), ...(opts.readOnly ? { readOnly: opts.readOnly } : {}) },
+      config: {
+        rootUid: opts.rootUid,
+        subuidStart: opts.subuidStart,
+        subuidSize: opts.subuidSize,
+        timeout: opts.timeout,
+        logLevel: opts.logLevel,
+        ...(opts.downloadConnections !== undefined ? { downloadConnections: opts.downloadConnections } : {}),
+        ...(opts.downloadPieceSize !== undefined ? { downloadPieceSize: opts.downloadPieceSize } : {}),
+      },
+    };
+  });
+  const worker = program
     .command('worker')
     .description("serve this node's content queues (BullMQ): inits, backups, snapshots and disposals, each in the sandbox")
     .addOption(new Option('--state-dir <dir>', "ws-daemon's state folder: its private Redis socket and local storage are found there").env('WSRUN_STATE_DIR').default('/var/lib/wsrun'))
@@ -53,11 +62,11 @@ export function parseCommandLine(argv: string[]): ParsedCommand {
     .addOption(new Option('--s3-region <region>', 'S3 region').env('WSRUN_S3_REGION'))
     .addOption(new Option('--s3-access-key-id <id>', 'S3 access key id').env('WSRUN_S3_ACCESS_KEY_ID'))
     .addOption(new Option('--s3-secret-access-key <key>', 'S3 secret key (prefer the environment variable)').env('WSRUN_S3_SECRET_ACCESS_KEY'))
-    .addOption(new Option('--log-level <level>', 'trace, debug, info, warn or error').env('WSRUN_LOG_LEVEL').default('info'))
-    .action((opts: WorkerConfigInput & { logLevel: string }) => {
-      const { logLevel, ...config } = opts;
-      parsed = { command: 'worker', config, logLevel };
-    });
+    .addOption(new Option('--log-level <level>', 'trace, debug, info, warn or error').env('WSRUN_LOG_LEVEL').default('info'));
+  addDownloadOptions(worker).action((opts: WorkerConfigInput & { logLevel: string }) => {
+    const { logLevel, ...config } = opts;
+    parsed = { command: 'worker', config, logLevel };
+  });
   program
     .command('run-initializer')
     .description('the sandboxed child: reads its request from fd 5, fills /dst (started by content-init itself, not by hand)')

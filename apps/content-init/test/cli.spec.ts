@@ -51,6 +51,28 @@ describe('content-init command line', () => {
     for (const flag of ['--dst <dir>', '--initializer <file>', '--remote', '--backup <url>', '--read-only <path>', '--timeout <duration>', '--root-uid <uid>', '--log-level <level>']) expect(init.stdout).toContain(flag);
   });
 
+  it('takes the download settings on init and worker, and refuses bad ones naming the flag (exit 2)', async () => {
+    for (const command of ['init', 'worker']) {
+      const help = await contentInit([command, '--help']);
+      expect(help.stdout).toContain('--download-connections <n>');
+      expect(help.stdout).toContain('--download-piece-size <size>');
+    }
+    const dst = join(base, 'never-made');
+    const initializer = join(base, 'empty.json');
+    writeFileSync(initializer, '{"empty": {}}');
+    const none = await contentInit(['init', '--dst', dst, '--initializer', initializer, '--download-connections', '0']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/--download-connections/);
+    const odd = await contentInit(['init', '--dst', dst, '--initializer', initializer, '--download-piece-size', '12x']);
+    expect(odd.code).toBe(2);
+    expect(odd.stderr).toContain('"12x" is not a size');
+    const tiny = await contentInit(['worker', '--download-piece-size', '1k', '--state-dir', base]);
+    expect(tiny.code).toBe(2);
+    expect(tiny.stderr).toContain('outside 64k..1G');
+    expect(lstatSync(base).isDirectory()).toBe(true);
+    expect(() => lstatSync(dst)).toThrow();
+  });
+
   it('run-initializer started by hand fails on purpose (exit 42) and says why', async () => {
     const r = await contentInit(['run-initializer']);
     expect(r.code).toBe(42);

@@ -35,7 +35,7 @@ export async function runInitCommand(input: InitCommandInput, config: ContentIni
   process.once('SIGTERM', onSignal);
   try {
     return await runSandboxedInitializer(
-      { destination, initializer: spec, remoteContent, idMapping: config.idMapping },
+      { destination, initializer: spec, remoteContent, idMapping: config.idMapping, download: config.download },
       {
         bundleDir,
         timeoutMs: config.timeoutMs,

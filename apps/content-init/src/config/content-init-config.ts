@@ -1,8 +1,10 @@
 import { invalid, parseDurationMs, parseEnum, parseInteger } from '@wsrun/common';
+import type { DownloadPolicy } from '@wsrun/content';
 import type { IdMapping } from '@wsrun/native-ns';
+import { parseDownloadPolicy, type DownloadSettingsInput } from './download-settings';
 
 /** Settings as they arrive from flags or environment variables. */
-export interface ContentInitConfigInput {
+export interface ContentInitConfigInput extends DownloadSettingsInput {
   rootUid?: string;
   subuidStart?: string;
   subuidSize?: string;
@@ -26,6 +28,8 @@ export class ContentInitConfig {
     /** an initializer run is killed after this long */
     readonly timeoutMs: number,
     readonly logLevel: (typeof LOG_LEVELS)[number],
+    /** how remote archives and files are fetched */
+    readonly download: DownloadPolicy,
   ) {}
 
   static from(input: ContentInitConfigInput): ContentInitConfig {
@@ -38,7 +42,7 @@ export class ContentInitConfig {
     }
     const timeoutMs = parseDurationMs('--timeout', input.timeout, 60 * 60 * 1000);
     if (timeoutMs <= 0) throw invalid('--timeout', 'must be more than 0');
-    return new ContentInitConfig(rootUid, subuidStart, subuidSize, timeoutMs, parseEnum('--log-level', input.logLevel, LOG_LEVELS, 'info'));
+    return new ContentInitConfig(rootUid, subuidStart, subuidSize, timeoutMs, parseEnum('--log-level', input.logLevel, LOG_LEVELS, 'info'), parseDownloadPolicy(input));
   }
 
   /** The workspace's id mapping (container → host), the same for uids and gids. */

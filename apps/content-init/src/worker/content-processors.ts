@@ -72,7 +72,7 @@ export class ContentProcessors {
     }
     this.log.info({ workspace: data.workspaceId, job: job.id, attempt: job.attemptsMade + 1, initializer: spec.spec?.$case }, 'initializing');
     const outcome = await runSandboxedInitializer(
-      { destination: data.contentDir, initializer: spec, remoteContent, idMapping: data.idMapping },
+      { destination: data.contentDir, initializer: spec, remoteContent, idMapping: data.idMapping, download: this.config.download },
       {
         bundleDir: this.bundleDir,
         timeoutMs: this.config.timeoutMs,

@@ -1,9 +1,11 @@
 import { invalid, parseAbsolutePath, parseDurationMs, parseInteger } from '@wsrun/common';
+import type { DownloadPolicy } from '@wsrun/content';
 import { parseStorageSettings, type StorageSettings, type StorageSettingsInput } from '@wsrun/storage';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { parseDownloadPolicy, type DownloadSettingsInput } from '../config/download-settings';
 
-export interface WorkerConfigInput extends StorageSettingsInput {
+export interface WorkerConfigInput extends StorageSettingsInput, DownloadSettingsInput {
   stateDir?: string;
   redisUrl?: string;
   node?: string;
@@ -31,6 +33,8 @@ export class WorkerConfig {
     readonly lockDurationMs: number,
     /** a sandboxed run is killed after this long */
     readonly timeoutMs: number,
+    /** how remote archives and files are fetched */
+    readonly download: DownloadPolicy,
   ) {}
 
   static from(input: WorkerConfigInput): WorkerConfig {
@@ -46,6 +50,7 @@ export class WorkerConfig {
       parseInteger('--backup-concurrency', input.backupConcurrency, { min: 1, max: 64, default: 5 }),
       parseDurationMs('--lock-duration', input.lockDuration, 30_000),
       parseDurationMs('--timeout', input.timeout, 60 * 60 * 1000),
+      parseDownloadPolicy(input),
     );
   }
 }
