@@ -41,8 +41,9 @@ const runOurs = async () => {
   await content.backupWorkspace({ destination: ws, idMapping: content.WORKSPACE_ID_MAPPING, target: `ws/full.tar@bench` }, storage, { bundleDir, timeoutMs: 600_000 });
   ours.push(Number(process.hrtime.bigint() - t) / 1e6);
 };
-const runReference = async (i) => {
-  const url = await storage.signedUploadUrl({ bucket: 'bench', object: `ref/full-${i}.tar` }, 3600);
+const runReference = async () => {
+  // the same object every run, replaced like a workspace's backup is
+  const url = await storage.signedUploadUrl({ bucket: 'bench', object: 'ref/full.tar' }, 3600);
   execFileSync('sync');
   const t = process.hrtime.bigint();
   // asynchronously: the storage server answering curl runs in this very process
@@ -55,9 +56,9 @@ const runReference = async (i) => {
 for (let i = 0; i < runs; i++) {
   if (i % 2 === 0) {
     await runOurs();
-    await runReference(i);
+    await runReference();
   } else {
-    await runReference(i);
+    await runReference();
     await runOurs();
   }
 }

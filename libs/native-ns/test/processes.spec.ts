@@ -1,3 +1,4 @@
+import { Socket } from 'node:net';
 import { closeSync, openSync, readFileSync, readdirSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { closeFd, createFs, peerCredentials, recvFds, sendFds, socketPair, spawnStage } from '../src';
@@ -48,6 +49,24 @@ describe('fd passing', () => {
       closeFd(a);
       closeFd(b);
     }
+  });
+
+  it('gives a stream pair deep buffers on request: 3 MiB go into the kernel with nobody reading', () => {
+    const written = (bufferBytes?: number): number => {
+      const [a, b] = socketPair('stream', bufferBytes);
+      try {
+        // a blocking fd would hang on a full buffer: count what one non-blocking writer gets in
+        const sock = new Socket({ fd: a, readable: false, writable: true });
+        sock.write(Buffer.alloc(3 * 1024 * 1024));
+        const queuedHere = sock.writableLength;
+        sock.destroy();
+        return 3 * 1024 * 1024 - queuedHere;
+      } finally {
+        closeFd(b);
+      }
+    };
+    expect(written(4 * 1024 * 1024)).toBe(3 * 1024 * 1024);
+    expect(written()).toBeLessThan(3 * 1024 * 1024);
   });
 
   it('reads the peer credentials of a connected socket', () => {

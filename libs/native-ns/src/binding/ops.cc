@@ -163,12 +163,29 @@ Napi::Value WriteSetgroups(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-// socketpair(type: "seqpacket" | "stream") -> [fd, fd], both O_CLOEXEC
+// Sets a socket buffer size; the FORCE variant (CAP_NET_ADMIN) passes net.core.[rw]mem_max.
+static int SetBuffer(int fd, int force_opt, int opt, int bytes) {
+  if (setsockopt(fd, SOL_SOCKET, force_opt, &bytes, sizeof(bytes)) == 0) return 0;
+  if (errno != EPERM) return -1;
+  return setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof(bytes));
+}
+
+// socketpair(type: "seqpacket" | "stream", bufferBytes?: number) -> [fd, fd], both O_CLOEXEC;
+// bufferBytes sets both ends' send and receive buffers (a deep pipe for bulk data)
 Napi::Value SocketPair(const Napi::CallbackInfo &info) {
   int type = SOCK_SEQPACKET;
   if (info.Length() > 0 && info[0].IsString() && info[0].As<Napi::String>().Utf8Value() == "stream") type = SOCK_STREAM;
+  int buffer = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
   int sv[2];
   if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0) throw MakeErrno(info.Env(), errno, "socketpair");
+  for (int i = 0; buffer > 0 && i < 2; i++) {
+    if (SetBuffer(sv[i], SO_SNDBUFFORCE, SO_SNDBUF, buffer) < 0 || SetBuffer(sv[i], SO_RCVBUFFORCE, SO_RCVBUF, buffer) < 0) {
+      int e = errno;
+      close(sv[0]);
+      close(sv[1]);
+      throw MakeErrno(info.Env(), e, "setsockopt");
+    }
+  }
   Napi::Array out = Napi::Array::New(info.Env(), 2);
   out.Set(0u, Napi::Number::New(info.Env(), sv[0]));
   out.Set(1u, Napi::Number::New(info.Env(), sv[1]));

@@ -17,9 +17,12 @@ export function peerCredentials(fd: number): PeerCredentials {
   return native().peerCred(fd);
 }
 
-/** A connected pair of SOCK_SEQPACKET (message) or SOCK_STREAM unix sockets, close-on-exec. */
-export function socketPair(type: 'seqpacket' | 'stream' = 'seqpacket'): [number, number] {
-  return native().socketpair(type);
+/**
+ * A connected pair of SOCK_SEQPACKET (message) or SOCK_STREAM unix sockets, close-on-exec.
+ * bufferBytes sets both ends' send and receive buffers (past net.core.*mem_max where allowed).
+ */
+export function socketPair(type: 'seqpacket' | 'stream' = 'seqpacket', bufferBytes?: number): [number, number] {
+  return native().socketpair(type, bufferBytes);
 }
 
 /** Sends one message with fds (blocking). The fds stay open here; the receiver gets duplicates. */

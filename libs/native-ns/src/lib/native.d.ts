@@ -57,7 +57,7 @@ export interface NativeBinding {
   umountInRoot(rootFd: number, path: string, flags: number): void;
   writeIdMap(pid: number, file: 'uid_map' | 'gid_map', content: string): void;
   writeSetgroups(pid: number, value: 'allow' | 'deny'): void;
-  socketpair(type?: 'seqpacket' | 'stream'): [number, number];
+  socketpair(type?: 'seqpacket' | 'stream', bufferBytes?: number): [number, number];
   sendFds(sock: number, data: Buffer, fds: number[]): number;
   recvFds(sock: number, maxBytes?: number): { data: Buffer; fds: number[] };
   peerCred(fd: number): { pid: number; uid: number; gid: number };

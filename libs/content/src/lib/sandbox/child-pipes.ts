@@ -7,6 +7,8 @@ import { closeFd, socketPair } from '@wsrun/native-ns';
  * parent's copies of the child ends must be closed once the stage has its program, or the
  * parent never sees EOF.
  */
+const BULK_BUFFER_BYTES = 4 * 1024 * 1024;
+
 export class ChildPipes {
   /** fd numbers in the child → the parent's copies of the child ends */
   readonly childFds: Record<number, number> = {};
@@ -34,7 +36,8 @@ export class ChildPipes {
 
   /** A pipe the child writes bytes to at fd `target`, as a stream (backpressure reaches the child). */
   stream(target: number): Socket {
-    const [ours] = this.pair(target);
+    // deep buffers: the child packs on while this side is busy storing what came before
+    const [ours] = this.pair(target, BULK_BUFFER_BYTES);
     const sock = new Socket({ fd: ours, readable: true, writable: false });
     this.sockets.push(sock);
     return sock;
@@ -66,8 +69,8 @@ export class ChildPipes {
     for (const s of this.sockets) s.destroy();
   }
 
-  private pair(target: number): [number, number] {
-    const [ours, theirs] = socketPair('stream');
+  private pair(target: number, bufferBytes?: number): [number, number] {
+    const [ours, theirs] = socketPair('stream', bufferBytes);
     this.parentEnds.push(ours);
     this.childEnds.push(theirs);
     this.childFds[target] = theirs;
