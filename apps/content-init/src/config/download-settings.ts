@@ -13,7 +13,7 @@ const UNITS: Record<string, number> = { '': 1, k: 1024, kib: 1024, m: 1024 ** 2,
 /** "1048576", "512k", "4MiB" → bytes. */
 function parseBytes(setting: string, raw: string): number {
   const m = /^(\d+)\s*([a-z]*)$/i.exec(raw.trim());
-  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+  const unit = m ? UNITS[(m[2] ?? '').toLowerCase()] : undefined;
   if (!m || unit === undefined) throw invalid(setting, `"${raw}" is not a size (bytes, or with k, M, G)`);
   return Number(m[1]) * unit;
 }

@@ -6,15 +6,17 @@ import { buildSync } from 'esbuild';
 const NATIVE_DIR = resolve(__dirname, '../../../native-ns/build/Release');
 
 /**
- * A content-init-like bundle of the sandboxed child (fixtures/child-main.ts) with the native-ns
- * addon next to it, in a world-readable temp folder: the sandbox runs as the workspace's uid.
+ * A content-init-like bundle of the sandboxed child (fixtures/child-main.ts) and its download
+ * thread, with the native-ns addon next to them, in a world-readable temp folder: the sandbox
+ * runs as the workspace's uid.
  */
 export function buildChildBundle(): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'wsrun-content-child-'));
   chmodSync(dir, 0o755);
   buildSync({
-    entryPoints: [resolve(__dirname, '../fixtures/child-main.ts')],
-    outfile: join(dir, 'sandbox-child.js'),
+    // the child, and beside it the thread it downloads archives on, as in content-init's bundle
+    entryPoints: { 'sandbox-child': resolve(__dirname, '../fixtures/child-main.ts'), 'download-thread': resolve(__dirname, '../fixtures/download-thread.ts') },
+    outdir: dir,
     bundle: true,
     platform: 'node',
     target: 'node20',

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { OVERFLOW_ID, packDirectory, type IdMapper, type PackStats } from '@wsrun/archive';
 import { pipeline } from 'node:stream/promises';
 import { WsError, WsErrorCode, type Logger } from '@wsrun/common';
@@ -10,7 +10,7 @@ import { closeFd } from '@wsrun/native-ns';
 import { redactSecrets } from '../git/secret-redaction';
 import { DEFAULT_GIT_POLICY, type InitializerProgress } from '../initializers/initializer-context';
 import { initializeWorkspace } from '../initializers/workspace-initializer';
-import { CHILD_FAILED_EXIT, CHILD_FD, type ChildFailure } from '../request/child-protocol';
+import { CHILD_FAILED_EXIT, CHILD_FD, DOWNLOAD_THREAD_SCRIPT, type ChildFailure } from '../request/child-protocol';
 import { decodeChildRequest, secretsOf, type ChildRequest, type InitializeRequest } from '../request/child-request';
 import { gitStatus } from '../git/git-status';
 import { joinInside, relativeParts } from '../fs/workspace-paths';
@@ -88,6 +88,12 @@ async function packToDataFd(destination: string, signal: AbortSignal): Promise<P
   }
 }
 
+/** The download thread's script when it was bundled next to this one (content-init's download-thread.js). */
+function downloadThreadScript(): { downloadThread?: string } {
+  const script = join(dirname(process.argv[1] ?? '.'), DOWNLOAD_THREAD_SCRIPT);
+  return fs.existsSync(script) ? { downloadThread: script } : {};
+}
+
 function readRequest(): ChildRequest {
   let bytes: Buffer;
   try {
@@ -111,6 +117,7 @@ async function runRequest(request: InitializeRequest, logger: Logger, signal: Ab
         tmpDir,
         git: { ...DEFAULT_GIT_POLICY, ...request.git },
         download: request.download ?? {},
+        ...downloadThreadScript(),
         signal,
         onProgress: (p) => reportProgress(p),
         logger,

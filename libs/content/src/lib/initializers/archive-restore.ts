@@ -1,14 +1,15 @@
 import { performance } from 'node:perf_hooks';
 import { extractTar } from '@wsrun/archive';
 import { WsError } from '@wsrun/common';
-import { download } from '@wsrun/download';
+import { download, ThreadedDownload, type DownloadOptions } from '@wsrun/download';
 import type { RemoteObject } from '../request/remote-content';
 import type { InitializerContext } from './initializer-context';
 import type { InitializerMetricDetail } from './initializer-metrics';
 
 /**
  * Download and extraction in one stream (snapshot, backup, prebuild): parallel range requests,
- * in order, straight into the safe extractor, with no temporary file. The extractor stages
+ * in order, straight into the safe extractor, with no temporary file (the download on a worker
+ * thread when the context names its script). The extractor stages
  * everything and moves it into the workspace only when the whole archive was read, so a failed
  * download (digest, size, network) or a malformed archive leaves the workspace as it was.
  * Members the extractor refuses are listed in the metric.
@@ -19,7 +20,7 @@ import type { InitializerMetricDetail } from './initializer-metrics';
 export async function restoreArchive(ctx: InitializerContext, kind: 'snapshot' | 'backup' | 'prebuild', object: RemoteObject): Promise<InitializerMetricDetail> {
   const started = performance.now();
   ctx.onProgress({ initializer: kind, phase: 'restore', bytes: 0, ...(object.sizeBytes !== undefined ? { totalBytes: object.sizeBytes } : {}) });
-  const stream = download({
+  const options: DownloadOptions = {
     url: object.url,
     ...(ctx.download.connections !== undefined ? { connections: ctx.download.connections } : {}),
     ...(ctx.download.pieceSize !== undefined ? { pieceSize: ctx.download.pieceSize } : {}),
@@ -27,7 +28,9 @@ export async function restoreArchive(ctx: InitializerContext, kind: 'snapshot' |
     ...(object.sha256 ? { expectedSha256: object.sha256 } : {}),
     ...(ctx.signal ? { signal: ctx.signal } : {}),
     onProgress: (p) => ctx.onProgress({ initializer: kind, phase: 'restore', bytes: p.bytes, bytesPerSecond: p.bytesPerSecond, ...(p.totalBytes !== undefined ? { totalBytes: p.totalBytes } : {}) }),
-  });
+  };
+  // on a worker thread when there is one: the download and the extraction then use two cores
+  const stream = ctx.downloadThread ? new ThreadedDownload(ctx.downloadThread, options) : download(options);
   try {
     const result = await extractTar(stream, { rootFd: ctx.root.fd }, { mapId: ctx.mapId, allowEscapingSymlinks: kind === 'backup', ...(ctx.signal ? { signal: ctx.signal } : {}) });
     const transfer = await stream.result;

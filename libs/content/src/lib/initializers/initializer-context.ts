@@ -40,6 +40,8 @@ export interface InitializerContext {
   tmpDir: string;
   git: GitPolicy;
   download: DownloadPolicy;
+  /** a script that runs @wsrun/download's runDownloadThread: archives are then fetched on a worker thread while this one extracts */
+  downloadThread?: string;
   signal?: AbortSignal;
   onProgress: (progress: InitializerProgress) => void;
   logger: Logger;

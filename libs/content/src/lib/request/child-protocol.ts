@@ -21,6 +21,8 @@ export const CHILD_FAILED_EXIT = 42;
 /** Where the workspace folder is inside the sandbox, and where the content-init bundle is. */
 export const SANDBOX_DESTINATION = '/dst';
 export const SANDBOX_BUNDLE_DIR = '/opt/wsrun/content-init';
+/** beside the child's script in the bundle: the worker-thread script of archive downloads */
+export const DOWNLOAD_THREAD_SCRIPT = 'download-thread.js';
 
 export interface ChildFailure {
   code: WsErrorCode;
