@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { mkdirSync } from 'node:fs';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplicationContext } from '@nestjs/common';
 import { AppModule } from './app.module';
@@ -20,6 +21,8 @@ export interface RunningDaemon {
 
 /** Boots the daemon: registry from disk, every workspace socket served again, platform endpoint up. */
 export async function startDaemon(config: DaemonConfig, logger = new DaemonLogger()): Promise<RunningDaemon> {
+  // a fresh node has no state folder yet: everything below keeps its files there
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o755 });
   const app = await NestFactory.createApplicationContext(AppModule.forConfig(config, logger), { logger: false, abortOnError: false });
   await app.get(DaemonStorage).start();
   await app.get(ContentQueue).start();

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { status } from '@grpc/grpc-js';
+import { callUnary, createClient, health } from '@wsrun/proto';
 import { DaemonConfig } from '../src/config/daemon-config';
 import { RegistryRepository } from '../src/registry/registry.repository';
 import { WorkspaceRegistry } from '../src/registry/workspace-registry.service';
@@ -82,5 +83,28 @@ describe('ws-daemon killed with SIGKILL and started again', () => {
     expect(again.error).toMatchObject({ code: status.FAILED_PRECONDITION });
     expect(again.error!.details).toMatch(/already called/);
     expect(await second.rpc('teardown', {})).toEqual({ ok: { success: true } });
+  });
+
+  it('starts on a fresh node: a state folder that does not exist yet is created', async () => {
+    const fresh = join(stateDir, 'fresh-node/state');
+    const node = startDaemonProcess(fresh);
+    let stderr = '';
+    node.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    try {
+      const client = createClient(health.HealthClient, join(fresh, 'daemon.sock'));
+      try {
+        const reply = await eventually(() => callUnary<object, health.HealthCheckResponse>(client.check.bind(client) as never, { service: '' }, 1000));
+        expect(reply.status).toBe(health.HealthCheckResponse_ServingStatus.SERVING);
+      } finally {
+        client.close();
+      }
+      expect(existsSync(join(fresh, 'storage.secret'))).toBe(true);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\ndaemon stderr: ${stderr}`);
+    } finally {
+      const gone = new Promise((r) => node.once('exit', r));
+      node.kill('SIGTERM');
+      await gone;
+    }
   });
 });
