@@ -17,3 +17,5 @@ export { cleanExtractionLeftovers } from './lib/staging';
 export { STAGING_PREFIX } from './lib/extract-policy';
 export { DEFAULT_MAX_META_SIZE } from './lib/pax';
 export { workspaceIdMappers, OVERFLOW_ID } from './lib/id-mappers';
+// the directory-fd helpers extraction is built on, for other code that walks untrusted trees
+export { O_PATH, openBeneath, openOrCreateDirs, chmodFd, removeTreeAt, emptyDirectory } from './lib/safe-tree';

@@ -15,7 +15,6 @@ export {
 export { toProtoMetrics, type InitializerMetricDetail, type InitializerOutcome } from './lib/initializers/initializer-metrics';
 export { initializeWorkspace, runInitializer } from './lib/initializers/workspace-initializer';
 export { READY_FILE, RESERVED_DIR, readReadyFile, writeReadyFile, type ReadyFile } from './lib/ready/ready-file';
-export { emptyDirectory } from './lib/fs/tree-removal';
 export { relativeParts } from './lib/fs/workspace-paths';
 export { gitStatus } from './lib/git/git-status';
 export { redactSecrets } from './lib/git/secret-redaction';

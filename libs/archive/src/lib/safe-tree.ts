@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { errnoCodeOf } from '@wsrun/common';
-import { closeFd, mkdirAt, openAt, readDirFd, unlinkAt } from '@wsrun/native-ns';
+import { closeFd, DirentType, mkdirAt, openAt, readDirFd, unlinkAt } from '@wsrun/native-ns';
 
 /**
  * Directory-fd helpers for trees we do not trust. Every path is opened relative to a directory
@@ -13,7 +13,7 @@ import { closeFd, mkdirAt, openAt, readDirFd, unlinkAt } from '@wsrun/native-ns'
 export const O_PATH = 0o10000000;
 /** open(2) O_NOATIME: reading a file for a backup does not touch its atime (needs ownership or CAP_FOWNER). */
 export const O_NOATIME = 0o1000000;
-const { O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+const { O_DIRECTORY, O_NOFOLLOW, O_RDONLY } = fs.constants;
 
 /** Runs fn with fd and closes it afterwards. */
 export function withFd<T>(fd: number, fn: (fd: number) => T): T {
@@ -108,35 +108,51 @@ export function openOrCreateDirs(dirFd: number, parts: readonly string[], mode: 
 /**
  * Removes dirFd/name and everything below it (rm -rf) without following symlinks: directories
  * are entered only through O_NOFOLLOW|RESOLVE_NO_SYMLINKS fds, links are unlinked themselves.
- * A missing name is not an error. Read-only directories we own are made writable first.
+ * A missing name is not an error. `type` (a DirentType from a listing) saves an open for
+ * non-directories. Read-only directories are made writable first: inside the content sandbox the
+ * process has CAP_FOWNER but not CAP_DAC_OVERRIDE, so a 0555 folder from an archive would
+ * otherwise block its own removal.
  */
-export function removeTreeAt(dirFd: number, name: string): void {
-  const st = lstatAt(dirFd, name);
-  if (!st) return;
-  if (st.isDirectory()) {
-    withFd(openDirBeneath(dirFd, name), (fd) => {
-      let entries: { name: string }[];
-      try {
-        entries = readDirFd(fd);
-      } catch (err) {
-        if (errnoCodeOf(err) !== 'EACCES') throw err;
-        chmodFd(fd, 0o700);
-        entries = readDirFd(fd);
-      }
-      for (const e of entries) {
-        try {
-          removeTreeAt(fd, e.name);
-        } catch (err) {
-          if (errnoCodeOf(err) !== 'EACCES') throw err;
-          chmodFd(fd, 0o700);
-          removeTreeAt(fd, e.name);
-        }
-      }
-    });
-  }
+export function removeTreeAt(dirFd: number, name: string, type: number = DirentType.unknown): void {
+  if (type !== DirentType.dir && type !== DirentType.unknown) return unlinkEntry(dirFd, name, false);
+  let fd: number;
   try {
-    unlinkAt(dirFd, name, st.isDirectory());
+    fd = openBeneath(dirFd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   } catch (err) {
-    if (errnoCodeOf(err) !== 'ENOENT') throw err;
+    const code = errnoCodeOf(err);
+    if (code === 'ENOENT') return;
+    // a symlink (ELOOP with RESOLVE_NO_SYMLINKS) or a non-directory whose type was unknown
+    if (code === 'ELOOP' || code === 'ENOTDIR') return unlinkEntry(dirFd, name, false);
+    if (code !== 'EACCES') throw err;
+    withFd(openBeneath(dirFd, name, O_PATH | O_NOFOLLOW | O_DIRECTORY), (pathFd) => chmodFd(pathFd, 0o700));
+    fd = openBeneath(dirFd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  }
+  withFd(fd, emptyDirectory);
+  unlinkEntry(dirFd, name, true);
+}
+
+/** Removes every entry of the directory dirFd (a readable fd), dotfiles included; the directory itself stays. */
+export function emptyDirectory(dirFd: number): void {
+  let entries: { name: string; type: number }[];
+  try {
+    entries = readDirFd(dirFd);
+  } catch (err) {
+    if (errnoCodeOf(err) !== 'EACCES') throw err;
+    chmodFd(dirFd, 0o700);
+    entries = readDirFd(dirFd);
+  }
+  for (const { name, type } of entries) removeTreeAt(dirFd, name, type);
+}
+
+function unlinkEntry(dirFd: number, name: string, isDir: boolean): void {
+  try {
+    unlinkAt(dirFd, name, isDir);
+  } catch (err) {
+    const code = errnoCodeOf(err);
+    if (code === 'ENOENT') return;
+    if (code !== 'EACCES') throw err;
+    // the parent is not writable for us: make it so (it is being emptied anyway)
+    chmodFd(dirFd, 0o700);
+    unlinkAt(dirFd, name, isDir);
   }
 }

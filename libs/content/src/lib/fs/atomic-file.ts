@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { closeFd, renameAt, unlinkAt } from '@wsrun/native-ns';
-import { openBeneath } from './workspace-paths';
+import { openBeneath } from '@wsrun/archive';
 
 /**
  * A file that appears under its name only complete: written to a temporary name in the same

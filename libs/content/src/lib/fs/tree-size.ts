@@ -1,7 +1,7 @@
 import { errnoCodeOf } from '@wsrun/common';
 import * as fs from 'node:fs';
 import { closeFd, DirentType, readDirFd } from '@wsrun/native-ns';
-import { O_PATH, openBeneath } from './workspace-paths';
+import { O_PATH, openBeneath } from '@wsrun/archive';
 
 const { O_NOFOLLOW, O_DIRECTORY } = fs.constants;
 

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { WsError, WsErrorCode, errnoCodeOf } from '@wsrun/common';
-import { closeFd, mkdirAt, openAt } from '@wsrun/native-ns';
+import { openBeneath, openOrCreateDirs } from '@wsrun/archive';
+import { closeFd } from '@wsrun/native-ns';
 
 /**
  * Locations inside a workspace (a checkout location, a download's file path) arrive as strings
@@ -9,7 +10,6 @@ import { closeFd, mkdirAt, openAt } from '@wsrun/native-ns';
  * snapshot or a repository planted can lead outside the workspace.
  */
 
-export const O_PATH = 0o10000000;
 const { O_DIRECTORY, O_RDONLY } = fs.constants;
 
 /**
@@ -33,38 +33,20 @@ export function joinInside(dir: string, parts: readonly string[]): string {
   return parts.length === 0 ? dir : `${dir.replace(/\/+$/, '')}/${parts.join('/')}`;
 }
 
-/** openat2 beneath dirFd without following any symlink; ELOOP for a symlink on the way, EXDEV for an escape. */
-export function openBeneath(dirFd: number, path: string, flags: number, mode = 0): number {
-  return openAt(dirFd, path, flags, { mode: flags & fs.constants.O_CREAT ? mode : 0, resolve: 'beneathNoSymlinks' });
-}
-
 /**
  * Opens the directory rootFd/parts (O_RDONLY), creating missing components with `mode`, never
  * through a symlink. Returns an fd the caller closes. Throws WsError(FAILED_PRECONDITION) when
  * a component is a symlink or not a directory.
  */
 export function openOrCreateDirInside(rootFd: number, parts: readonly string[], mode = 0o755): number {
-  let fd = openBeneath(rootFd, '', O_RDONLY | O_DIRECTORY);
   try {
-    for (const name of parts) {
-      let next: number;
-      try {
-        next = openBeneath(fd, name, O_RDONLY | O_DIRECTORY);
-      } catch (err) {
-        if (errnoCodeOf(err) !== 'ENOENT') throw err;
-        try {
-          mkdirAt(fd, name, mode);
-        } catch (mkErr) {
-          if (errnoCodeOf(mkErr) !== 'EEXIST') throw mkErr;
-        }
-        next = openBeneath(fd, name, O_RDONLY | O_DIRECTORY);
-      }
-      closeFd(fd);
-      fd = next;
+    const pathFd = openOrCreateDirs(rootFd, parts, mode);
+    try {
+      return openBeneath(pathFd, '', O_RDONLY | O_DIRECTORY);
+    } finally {
+      closeFd(pathFd);
     }
-    return fd;
   } catch (err) {
-    closeFd(fd);
     const code = errnoCodeOf(err);
     const where = JSON.stringify(parts.join('/'));
     if (code === 'ELOOP') throw new WsError(WsErrorCode.FailedPrecondition, `${where}: a component is a symlink`, { cause: err });

@@ -1,11 +1,11 @@
+import { emptyDirectory, openBeneath } from '@wsrun/archive';
 import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { WsError, WsErrorCode, errnoCodeOf } from '@wsrun/common';
 import { closeFd, readDirFd } from '@wsrun/native-ns';
 import type { initializer } from '@wsrun/proto';
-import { emptyDirectory } from '../fs/tree-removal';
 import { treeSize } from '../fs/tree-size';
-import { joinInside, openBeneath, openOrCreateDirInside } from '../fs/workspace-paths';
+import { joinInside, openOrCreateDirInside } from '../fs/workspace-paths';
 import { cloneRepository, updateWorkingCopy } from '../git/git-checkout';
 import { GitSession } from '../git/git-session';
 import type { InitializerContext } from './initializer-context';

@@ -1,6 +1,6 @@
+import { emptyDirectory } from '@wsrun/archive';
 import { WsError, WsErrorCode } from '@wsrun/common';
 import type { initializer } from '@wsrun/proto';
-import { emptyDirectory } from '../fs/tree-removal';
 import { restoreArchive } from './archive-restore';
 import { runGitInitializer, updatePrebuildRepository } from './git-initializer';
 import type { InitializerContext } from './initializer-context';

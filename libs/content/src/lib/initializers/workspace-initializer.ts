@@ -1,7 +1,7 @@
+import { emptyDirectory } from '@wsrun/archive';
 import { performance } from 'node:perf_hooks';
 import { WsError, WsErrorCode } from '@wsrun/common';
 import type { initializer } from '@wsrun/proto';
-import { emptyDirectory } from '../fs/tree-removal';
 import { writeReadyFile } from '../ready/ready-file';
 import { runBackupInitializer } from './backup-initializer';
 import { runFileDownloadInitializer } from './file-download-initializer';

@@ -1,9 +1,8 @@
 import * as fs from 'node:fs';
+import { openBeneath, removeTreeAt } from '@wsrun/archive';
 import { WsError, WsErrorCode, errnoCodeOf } from '@wsrun/common';
 import { closeFd, mkdirAt } from '@wsrun/native-ns';
 import { writeFileAtomic } from '../fs/atomic-file';
-import { removeEntryAt } from '../fs/tree-removal';
-import { openBeneath } from '../fs/workspace-paths';
 import type { InitializerOutcome } from '../initializers/initializer-metrics';
 
 /**
@@ -26,7 +25,7 @@ const { O_RDONLY, O_DIRECTORY } = fs.constants;
 export function writeReadyFile(rootFd: number, outcome: InitializerOutcome, owner?: { uid: number; gid: number }): ReadyFile {
   const ready: ReadyFile = { source: outcome.source, metrics: outcome.metrics, readyAt: new Date().toISOString() };
   try {
-    removeEntryAt(rootFd, RESERVED_DIR);
+    removeTreeAt(rootFd, RESERVED_DIR);
     mkdirAt(rootFd, RESERVED_DIR, 0o755);
     const dirFd = openBeneath(rootFd, RESERVED_DIR, O_RDONLY | O_DIRECTORY);
     try {
