@@ -1,4 +1,4 @@
-import { invalid, parseDurationMs, parseEnum, parseInteger } from '@wsrun/common';
+import { invalid, parseDurationMs, parseEnum, parseWorkspaceIdRange } from '@wsrun/common';
 import type { DownloadPolicy } from '@wsrun/content';
 import type { IdMapping } from '@wsrun/native-ns';
 import { parseDownloadPolicy, type DownloadSettingsInput } from './download-settings';
@@ -33,13 +33,7 @@ export class ContentInitConfig {
   ) {}
 
   static from(input: ContentInitConfigInput): ContentInitConfig {
-    const rootUid = parseInteger('--root-uid', input.rootUid, { min: 1, max: 0xfffffffe, default: 33333 });
-    const subuidStart = parseInteger('--subuid-start', input.subuidStart, { min: 1, max: 0xfffffffe, default: 100000 });
-    const subuidSize = parseInteger('--subuid-size', input.subuidSize, { min: 2, max: 0xfffffffe, default: 65536 });
-    if (subuidStart + subuidSize > 0xffffffff) throw invalid('--subuid-size', `the range ${subuidStart}+${subuidSize} passes the largest id`);
-    if (rootUid >= subuidStart && rootUid < subuidStart + subuidSize) {
-      throw invalid('--root-uid', `${rootUid} lies inside the subordinate range ${subuidStart}..${subuidStart + subuidSize - 1}`);
-    }
+    const { rootUid, subuidStart, subuidSize } = parseWorkspaceIdRange(input);
     const timeoutMs = parseDurationMs('--timeout', input.timeout, 60 * 60 * 1000);
     if (timeoutMs <= 0) throw invalid('--timeout', 'must be more than 0');
     return new ContentInitConfig(rootUid, subuidStart, subuidSize, timeoutMs, parseEnum('--log-level', input.logLevel, LOG_LEVELS, 'info'), parseDownloadPolicy(input));

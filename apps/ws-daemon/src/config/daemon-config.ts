@@ -1,4 +1,4 @@
-import { invalid, parseAbsolutePath, parseDurationMs, parseInteger } from '@wsrun/common';
+import { invalid, parseAbsolutePath, parseDurationMs, parseInteger, parseWorkspaceIdRange } from '@wsrun/common';
 import { parseStorageSettings, type StorageSettings, type StorageSettingsInput } from '@wsrun/storage';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -58,13 +58,7 @@ export class DaemonConfig {
     if (!listen.startsWith('/') && !/^[\w.-]+:\d{1,5}$/.test(listen)) {
       throw invalid('--listen', `"${listen}" is neither an absolute socket path nor host:port`);
     }
-    const rootUid = parseInteger('--root-uid', input.rootUid, { min: 1, max: 0xfffffffe, default: 33333 });
-    const subuidStart = parseInteger('--subuid-start', input.subuidStart, { min: 1, max: 0xfffffffe, default: 100000 });
-    const subuidSize = parseInteger('--subuid-size', input.subuidSize, { min: 2, max: 0xfffffffe, default: 65536 });
-    if (subuidStart + subuidSize > 0xffffffff) throw invalid('--subuid-size', `the range ${subuidStart}+${subuidSize} passes the largest id`);
-    if (rootUid >= subuidStart && rootUid < subuidStart + subuidSize) {
-      throw invalid('--root-uid', `${rootUid} lies inside the subordinate range ${subuidStart}..${subuidStart + subuidSize - 1}`);
-    }
+    const { rootUid, subuidStart, subuidSize } = parseWorkspaceIdRange(input);
     const idMapRateLimit = parseInteger('--id-map-rate-limit', input.idMapRateLimit, { min: 1, default: 4 });
     const idMapRateWindowMs = parseDurationMs('--id-map-rate-window', input.idMapRateWindow, 10_000);
     const node = input.node ?? hostname();

@@ -43,3 +43,26 @@ export function parseEnum<T extends string>(setting: string, raw: string | undef
   if (!(allowed as readonly string[]).includes(raw)) throw invalid(setting, `"${raw}" is not one of ${allowed.join(', ')}`);
   return raw as T;
 }
+
+/** The node's workspace ids: the host uid/gid that is root inside, and the subordinate range. */
+export interface WorkspaceIdRange {
+  rootUid: number;
+  subuidStart: number;
+  subuidSize: number;
+}
+
+/**
+ * --root-uid, --subuid-start and --subuid-size, checked the same way wherever they are set (the
+ * daemon and content-init must agree): no id reaches host root, the range stays below the largest
+ * id, and root's uid never lies inside the range.
+ */
+export function parseWorkspaceIdRange(input: { rootUid?: string; subuidStart?: string; subuidSize?: string }): WorkspaceIdRange {
+  const rootUid = parseInteger('--root-uid', input.rootUid, { min: 1, max: 0xfffffffe, default: 33333 });
+  const subuidStart = parseInteger('--subuid-start', input.subuidStart, { min: 1, max: 0xfffffffe, default: 100000 });
+  const subuidSize = parseInteger('--subuid-size', input.subuidSize, { min: 2, max: 0xfffffffe, default: 65536 });
+  if (subuidStart + subuidSize > 0xffffffff) throw invalid('--subuid-size', `the range ${subuidStart}+${subuidSize} passes the largest id`);
+  if (rootUid >= subuidStart && rootUid < subuidStart + subuidSize) {
+    throw invalid('--root-uid', `${rootUid} lies inside the subordinate range ${subuidStart}..${subuidStart + subuidSize - 1}`);
+  }
+  return { rootUid, subuidStart, subuidSize };
+}
