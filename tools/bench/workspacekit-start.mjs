@@ -51,8 +51,9 @@ rows.push({
       () => {
         const r = ring0(['/bin/true']);
         if (r.status !== 0) throw new Error(`ring0 failed: ${r.stderr}`);
-        const t = JSON.parse(readFileSync(timingsFile, "utf8"));
+        const t = JSON.parse(readFileSync(timingsFile, 'utf8'));
         ringTimes.push(t.ringsMs);
+        // BENCH_MARKS=1: each run's steps (ms since ring0's entry), to see where the time goes
         if (process.env.BENCH_MARKS) console.log(JSON.stringify(t.marks));
       },
       { runs },

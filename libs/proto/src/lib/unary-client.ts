@@ -27,6 +27,8 @@ const PREFIX = 5;
 
 export class UnaryClient {
   private session: http2.ClientHttp2Session | undefined;
+  /** One session at a time: concurrent callers share the connection in progress. */
+  private connecting: Promise<http2.ClientHttp2Session> | undefined;
   private closed = false;
 
   constructor(readonly socketPath: string) {}
@@ -65,9 +67,6 @@ export class UnaryClient {
       }
     }
   }
-
-  /** One session at a time: concurrent callers share the connection in progress. */
-  private connecting: Promise<http2.ClientHttp2Session> | undefined;
 
   private connect(): Promise<http2.ClientHttp2Session> {
     this.connecting ??= new Promise<http2.ClientHttp2Session>((resolve, reject) => {
