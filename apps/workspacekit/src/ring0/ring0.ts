@@ -1,6 +1,6 @@
 import { WsError, WsErrorCode, type Logger } from '@wsrun/common';
 import { exitCodeOf, forwardSignals, SeccompSupervisor, spawnStage, warmUpStages, withTimeout, type Stage } from '@wsrun/native-ns';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { KitConfig } from '../config/kit-config';
 import { LiftServer } from '../lift/lift-server';
 import { MountHandler } from '../seccomp/mount-handler';
@@ -80,6 +80,8 @@ export class Ring0 {
       this.mark('ring2 waiting');
       await this.daemon.mount('proc', '/proc', ring2Pid);
       this.mark('proc mounted');
+      // Written before ring2 may exec: once the command runs, `workspacekit exec --workspace` finds it.
+      this.writeState({ ring0: process.pid, ring1: ring1.pid, ring2: ring2Pid, liftSocket: this.config.liftSocket });
       ring2.go(RING2_GO);
       const listener = await withTimeout(ring2.receiveFd(SECCOMP_LISTENER), LISTENER_MS, "ring2 handing over its seccomp listener");
       this.supervisor = new SeccompSupervisor(listener);
@@ -88,7 +90,6 @@ export class Ring0 {
       await ring2.ready;
       this.timings.execAt = process.hrtime.bigint();
       this.reportTimings();
-      this.writeState({ ring0: process.pid, ring1: ring1.pid, ring2: ring2Pid, liftSocket: this.config.liftSocket });
       this.log.info({ ring1: ring1.pid, ring2: ring2Pid, command: this.config.command }, 'workspace started');
 
       const status = await ring1.exited;
@@ -160,8 +161,11 @@ export class Ring0 {
     chmodSync(this.config.runtimeDir, 0o755);
   }
 
+  /** Temp file and rename: a reader sees the whole state or none. */
   private writeState(state: RuntimeState): void {
-    writeFileSync(this.config.stateFile, JSON.stringify(state) + '\n', { mode: 0o644 });
+    const temp = `${this.config.stateFile}.${process.pid}.tmp`;
+    writeFileSync(temp, JSON.stringify(state) + '\n', { mode: 0o644 });
+    renameSync(temp, this.config.stateFile);
   }
 }
 
