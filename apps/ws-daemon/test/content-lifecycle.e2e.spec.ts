@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chownSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
-import { ContentNode, eventually, GitStaticServer, makeRepository, snapshotTree } from './support/content-node';
+import { ContentNode, eventually, GitStaticServer, makeRepository, snapshotTree, totalBytes } from './support/content-node';
 
 jest.setTimeout(180_000);
 
@@ -83,6 +83,23 @@ describe.each(backends)('the content lifecycle with %s', (backend) => {
     expect(snapshotTree(node.contentDir(id), (p) => p.startsWith('.wsrun'))).toEqual(before);
   });
 
+  it('a workspace id used again after its dispose gets the final backup of its new life', async () => {
+    const id = 'life-again';
+    const meta = { owner: 'dora', metaId: '' };
+    const empty = { spec: { $case: 'empty', value: {} } };
+    for (const work of ['first life', 'second life']) {
+      await node.call('initWorkspace', { id, metadata: meta, initializer: empty, storageQuotaBytes: 0 });
+      await node.call('waitForInit', { id });
+      const file = join(node.contentDir(id), 'work.txt');
+      writeFileSync(file, work);
+      chownSync(file, 33333, 33333);
+      await node.call('disposeWorkspace', { id, backup: true });
+    }
+    await node.call('initWorkspace', { id, metadata: meta, initializer: empty, storageQuotaBytes: 0 });
+    expect((await node.call<{ source: string }>('waitForInit', { id })).source).toBe('backup');
+    expect(readFileSync(join(node.contentDir(id), 'work.txt'), 'utf8')).toBe('second life');
+  });
+
   it('a snapshot is named object@bucket and initializes another workspace', async () => {
     const meta = { owner: 'bob', metaId: '' };
     await node.call('initWorkspace', { id: 'snap-src', metadata: meta, initializer: gitInit(`${git.url}/project.git`), storageQuotaBytes: 0 });
@@ -121,6 +138,7 @@ describe('content work survives crashes', () => {
     return url;
   }
 
+  const uploadingBytes = () => totalBytes(join(node.harness.stateDir, 'storage', '.tmp'));
   const storedBackup = (id: string) => join(node.harness.stateDir, 'storage', 'u-carol', `workspaces/${id}/full.tar`);
 
   it('kill -9 of the worker mid-init: the job is retried and the workspace ends clean and ready', async () => {
@@ -128,9 +146,11 @@ describe('content work survives crashes', () => {
     const backupBytes = readFileSync(storedBackup('crash-init'));
     await node.call('disposeWorkspace', { id: 'crash-init', backup: false });
     // restore: the backup comes at 4 MiB/s, so the worker is killed while extracting it
+    const inits = node.logCount('initializing', 'crash-init');
     await node.call('initWorkspace', { id: 'crash-init', metadata: { owner: 'carol', metaId: '' }, initializer: { spec: { $case: 'empty', value: {} } }, storageQuotaBytes: 0 });
-    await eventually(() => node.workerLog.includes('"initializing"') && node.workerLog.split('"initializing"').length > 2, 'the restore to start');
-    await new Promise((r) => setTimeout(r, 1500));
+    await eventually(() => node.logCount('initializing', 'crash-init') > inits, 'the restore to start');
+    // killed once part of the 24 MiB arrived: the (staged) extraction has begun
+    await eventually(() => totalBytes(node.contentDir('crash-init')) > 2 * 1024 * 1024, 'the restore to write files');
     await node.killWorker();
     node.startWorker();
     expect((await node.call<{ source: string }>('waitForInit', { id: 'crash-init' })).source).toBe('backup');
@@ -148,9 +168,11 @@ describe('content work survives crashes', () => {
     const more = join(node.contentDir('crash-backup'), 'more.bin');
     writeFileSync(more, Buffer.alloc(192 * 1024 * 1024, 9));
     chownSync(more, 33333, 33333);
+    const packs = node.logCount('packing', 'crash-backup');
     const pending = node.call<{ url: string }>('backupWorkspace', { id: 'crash-backup' });
-    await eventually(() => node.workerLog.includes('"packing"') && node.workerLog.split('"packing"').length > 2, 'the second backup to start');
-    await new Promise((r) => setTimeout(r, 300));
+    await eventually(() => node.logCount('packing', 'crash-backup') > packs, 'the second backup to start');
+    // killed in the middle of the upload: part of it is in storage's temp folder
+    await eventually(() => uploadingBytes() > 16 * 1024 * 1024, 'the upload to be under way');
     await node.killWorker();
     expect(readFileSync(storedBackup('crash-backup')).equals(previous)).toBe(true);
     node.startWorker();

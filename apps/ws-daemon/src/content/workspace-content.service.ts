@@ -159,7 +159,7 @@ export class WorkspaceContentService {
         ? { backup: this.backupData(ws, 'backup', formatObjectRef({ bucket: ownerBucket(ws.owner), object: workspaceObjects.backup(id) })) }
         : {}),
     };
-    const result = await this.queue.finished(await this.queue.addDispose(data));
+    const result = await this.queue.finished(await this.queue.addDispose(data, ws.createdAt));
     // the backup is committed (or none was asked for): the local files may go now
     await this.sockets.close(id);
     rmSync(layout.dir, { recursive: true, force: true });

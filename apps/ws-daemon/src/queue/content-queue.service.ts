@@ -93,10 +93,12 @@ export class ContentQueue implements OnApplicationShutdown {
     return (await this.backups.add(name, data, { ...RETRIES, jobId })) as Job<BackupJobData, BackupJobResult>;
   }
 
-  async addDispose(data: DisposeJobData): Promise<Job<DisposeJobData, DisposeJobResult>> {
-    const existing = await this.backups.getJob(jobIds.dispose(data.workspaceId));
+  /** `life`: the workspace's createdAt, see jobIds.dispose. */
+  async addDispose(data: DisposeJobData, life: string): Promise<Job<DisposeJobData, DisposeJobResult>> {
+    const jobId = jobIds.dispose(data.workspaceId, life);
+    const existing = await this.backups.getJob(jobId);
     if (existing && (await existing.isFailed())) await existing.remove();
-    return (await this.backups.add(JobName.Dispose, data, { ...RETRIES, jobId: jobIds.dispose(data.workspaceId) })) as Job<DisposeJobData, DisposeJobResult>;
+    return (await this.backups.add(JobName.Dispose, data, { ...RETRIES, jobId })) as Job<DisposeJobData, DisposeJobResult>;
   }
 
   /** Waits for a job's end; a failure after its last attempt is a WsError with the worker's message. */

@@ -67,6 +67,11 @@ export class ContentNode {
     await gone;
   }
 
+  /** How many lines of the worker's log say `message` about workspace `id`. */
+  logCount(message: string, id: string): number {
+    return this.workerLog.split('\n').filter((l) => l.includes(`"${message}"`) && l.includes(`"workspace":"${id}"`)).length;
+  }
+
   call<Res>(method: keyof workspaceContent.WorkspaceContentServiceClient, request: object, timeoutMs = 120_000): Promise<Res> {
     return callUnary<object, Res>((this.client[method] as (...a: unknown[]) => unknown).bind(this.client) as never, request, timeoutMs);
   }
@@ -171,4 +176,21 @@ export async function eventually<T>(fn: () => T | Promise<T>, what: string, time
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Bytes of the regular files under `dir` right now (0 when it does not exist); files may vanish meanwhile. */
+export function totalBytes(dir: string): number {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  let sum = 0;
+  for (const name of entries) {
+    const st = lstatSync(join(dir, name), { throwIfNoEntry: false });
+    if (st?.isDirectory()) sum += totalBytes(join(dir, name));
+    else if (st?.isFile()) sum += st.size;
+  }
+  return sum;
 }

@@ -31,7 +31,13 @@ export const jobIds = {
   fetch: (workspaceId: string, n: number) => `fetch-${workspaceId}-${n}`,
   backup: (workspaceId: string, stamp: string) => `backup-${workspaceId}-${stamp}`,
   snapshot: (workspaceId: string, stamp: string) => `snapshot-${workspaceId}-${stamp}`,
-  dispose: (workspaceId: string) => `dispose-${workspaceId}`,
+  /**
+   * One per life of the workspace id (`life`: when its registry entry was created): a repeated
+   * call joins the dispose of the same life, but a workspace created again under the same id
+   * must never join the finished dispose of its earlier life (that would skip its final backup
+   * and then remove its files).
+   */
+  dispose: (workspaceId: string, life: string) => `dispose-${workspaceId}-${life.replace(/[^0-9A-Za-z]/g, '')}`,
 };
 
 export interface IdRange {
