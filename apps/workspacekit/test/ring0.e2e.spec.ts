@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, symlinkSync, mkdirSync, chownSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, symlinkSync, mkdirSync, chownSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRing0, until, WorkspaceNode } from './support/workspace-node';
 
@@ -42,9 +42,11 @@ describe('workspacekit ring0 on a real daemon', () => {
 
   it('runs the command as root in its own user and pid namespace, with exactly one Node process', async () => {
     const id = take();
-    const run = startRing0(node.socket(id), ['sh', '-c', 'id -u; cat /proc/self/uid_map; echo $$; echo ready; sleep 0.5']);
+    // the command runs until the test has looked at the process tree
+    const run = startRing0(node.socket(id), ['sh', '-c', 'id -u; cat /proc/self/uid_map; echo $$; echo ready; while [ ! -e /workspace/go ]; do sleep 0.05; done']);
     await until(() => run.output().includes('ready'), 'the command');
     const tree = processTree(run.child.pid!);
+    writeFileSync(join(node.contentDir(id), 'go'), '');
     expect(tree.filter((p) => p.comm.startsWith('node') || p.comm === 'MainThread').map((p) => p.pid)).toEqual([run.child.pid]);
     expect(tree.map((p) => p.comm)).toEqual(expect.arrayContaining(['wskit:ring1', 'sh']));
     expect(await run.exited).toEqual({ code: 0, signal: null });

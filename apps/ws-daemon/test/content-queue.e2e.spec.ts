@@ -10,7 +10,9 @@ const empty = { spec: { $case: 'empty', value: {} } };
 describe('the content queue', () => {
   let node: ContentNode;
   beforeAll(async () => {
-    node = new ContentNode({}, ['--concurrency', '4']);
+    // a long lock: a worker busy for a second under this load must not have its jobs taken as
+    // stalled and run twice (the crash tests use short ones on purpose)
+    node = new ContentNode({}, ['--concurrency', '4', '--lock-duration', '30s']);
     await node.start();
   });
   afterAll(() => node.stop());
@@ -25,7 +27,7 @@ describe('the content queue', () => {
     const results = await Promise.all(ids.map((id) => node.call<{ source: string }>('waitForInit', { id })));
     expect(results.every((r) => r.source === 'empty')).toBe(true);
     // each init ran exactly once: one "initializing" line per workspace in the worker's log
-    const runs = ids.map((id) => node.workerLog.split('\n').filter((l) => l.includes('"initializing"') && l.includes(`"workspace":"${id}"`)).length);
+    const runs = ids.map((id) => node.logCount('initializing', id));
     expect(runs).toEqual(ids.map(() => 1));
     await node.stopWorker();
   });
@@ -42,8 +44,9 @@ describe('the content queue', () => {
       }
     })();
     try {
-      node.startWorker();
+      // all submitted before the worker starts: it cannot drain them one by one as they come
       await Promise.all(ids.map((id) => node.call('initWorkspace', { id, metadata: { owner: 'erin', metaId: '' }, initializer: empty, storageQuotaBytes: 0 })));
+      node.startWorker();
       const results = await Promise.all(ids.map((id) => node.call<{ source: string }>('waitForInit', { id }, 280_000)));
       expect(results.filter((r) => r.source === 'empty')).toHaveLength(200);
     } finally {

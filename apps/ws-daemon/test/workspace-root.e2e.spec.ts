@@ -1,4 +1,4 @@
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { DaemonHarness } from './support/daemon-harness';
@@ -86,7 +86,7 @@ describe('a workspace on its own root', () => {
   });
 
   it('a proc mounted later on request is masked and locked too, and UmountProc takes it away', async () => {
-    await newWorkspace();
+    const { id } = await newWorkspace();
     const { ring2 } = await startRings(
       r0,
       [
@@ -97,7 +97,8 @@ describe('a workspace on its own root', () => {
         'mount -o remount,rw /tmp/later/sys 2>/dev/null && echo remount-sys=done || echo remount-sys=refused',
         'mkdir -p /tmp/p3; mount -t proc proc /tmp/p3 2>/dev/null && echo fresh-proc=done || echo fresh-proc=refused',
         'echo attacks-done',
-        'for i in $(seq 1500); do test -e /tmp/later/self/status || break; sleep 0.02; done',
+        // the test says when UmountProc returned: ring2 lives until then, whatever the mount does
+        'for i in $(seq 1500); do test -e /workspace/umounted && break; sleep 0.02; done',
         'test -e /tmp/later/self/status && echo later=still-there || echo later=gone',
       ].join('; '),
     );
@@ -107,6 +108,7 @@ describe('a workspace on its own root', () => {
     await outputContains(r0, 'attacks-done');
     const umounted = await r0.rpc('umountProc', { target: '/tmp/later', pid: ring2 });
     expect({ ...umounted, output: umounted.error ? r0.output : '' }).toEqual({ ok: {}, output: '' });
+    writeFileSync(join(harness.registry.layout(id).content, 'umounted'), '');
     expect(await r0.exited()).toEqual({ code: 0, signal: null });
     const out = await r0.outputUntil('later=gone');
     expect(out).toContain('later-kallsyms-bytes=0');
@@ -140,7 +142,7 @@ describe('a workspace on its own root', () => {
   });
 
   it('sysfs of the workspace\'s net namespace, read-only with the firmware masked; UmountSysfs removes it', async () => {
-    await newWorkspace();
+    const { id } = await newWorkspace();
     const { ring2 } = await startRings(
       r0,
       [
@@ -151,7 +153,7 @@ describe('a workspace on its own root', () => {
         'touch /tmp/sys/kernel/x 2>/dev/null && echo write=done || echo write=refused',
         'umount /tmp/sys/firmware 2>/dev/null && echo umount-mask=done || echo umount-mask=refused',
         'echo sysfs-checked',
-        'for i in $(seq 1500); do test -e /tmp/sys/class || break; sleep 0.02; done',
+        'for i in $(seq 1500); do test -e /workspace/umounted && break; sleep 0.02; done',
         'test -e /tmp/sys/class && echo sys=still-there || echo sys=gone',
       ].join('; '),
       { net: true },
@@ -160,7 +162,9 @@ describe('a workspace on its own root', () => {
     await outputContains(r0, 'ready-for-sysfs');
     expect(await r0.rpc('mountSysfs', { target: '/tmp/sys', pid: ring2 })).toEqual({ ok: {} });
     await outputContains(r0, 'sysfs-checked');
-    expect(await r0.rpc('umountSysfs', { target: '/tmp/sys', pid: ring2 })).toEqual({ ok: {} });
+    const umounted = await r0.rpc('umountSysfs', { target: '/tmp/sys', pid: ring2 });
+    expect({ ...umounted, output: umounted.error ? r0.output : '' }).toEqual({ ok: {}, output: '' });
+    writeFileSync(join(harness.registry.layout(id).content, 'umounted'), '');
     expect(await r0.exited()).toEqual({ code: 0, signal: null });
     const out = await r0.outputUntil('sys=gone');
     expect(out).toMatch(/^nets=lo\s*$/m);

@@ -1,5 +1,4 @@
-import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildChildBundle } from './support/child-bundle';
 import { probeSandbox } from './support/sandbox-probe';
@@ -72,10 +71,13 @@ describe('content-init sandbox', () => {
 
   it("leaves nothing behind on the node: no skeleton, no mounts in the node's namespace", async () => {
     writeFileSync(join(dst, 'marker'), '');
-    const skeletons = () => readdirSync(tmpdir()).filter((n) => n.startsWith('wsrun-content-root-'));
-    const before = skeletons();
-    await probe('true');
-    expect(skeletons()).toEqual(before);
+    // a folder of this test's own: other tests running meanwhile make skeletons in /tmp
+    const parent = join(base.path, 'skeletons');
+    mkdirSync(parent, { mode: 0o755 });
+    const skeletons = () => readdirSync(parent);
+    const { output } = await probeSandbox({ bundleDir: bundle.dir, destination: dst, script: 'grep -q "/skeletons/wsrun-content-root-[^ ]* / " /proc/self/mountinfo && echo skeleton-in-parent', skeletonParent: parent });
+    expect(output.trim()).toBe('skeleton-in-parent');
+    expect(skeletons()).toEqual([]);
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
     expect(mounts).not.toContain('wsrun-content-root-');
     expect(existsSync(join(dst, 'marker'))).toBe(true);

@@ -93,6 +93,26 @@ describe('stage failures', () => {
     expect((await stage.exited).code).toBe(127);
   });
 
+  it('a waiter has started (forwards signals) while its ready is still pending; a TERM then ends its command', async () => {
+    const stage = spawnStage({
+      steps: [{ op: 'spawn', stage: { name: 'inner', end: { exec: { argv: ['sleep', '100'] } } } }],
+      end: 'waitChild',
+    });
+    let ready = false;
+    void stage.ready.then(() => (ready = true));
+    await stage.whenStarted();
+    expect(ready).toBe(false);
+    stage.kill('SIGTERM');
+    // the waiter passed it on and died of the same signal as its command
+    expect(await stage.exited).toEqual({ code: null, signal: 'SIGTERM' });
+  });
+
+  it('whenStarted rejects for a stage that failed before its end', async () => {
+    const stage = spawnStage({ steps: [{ op: 'mkdir', path: '/proc/no-such-dir/x' }], end: { exit: 0 } });
+    await expect(stage.whenStarted()).rejects.toMatchObject({ code: 'ENOENT', syscall: expect.any(String) });
+    await stage.exited;
+  });
+
   it('creating a user namespace as an unmapped user fails in clone3 with EPERM', async () => {
     // the outer stage's map is never written: it is uid 65534 there, and the kernel refuses to
     // let an unmapped user own a namespace

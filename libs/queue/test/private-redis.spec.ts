@@ -30,8 +30,10 @@ describe('the private redis-server', () => {
     // an earlier owner's server, left running (started by hand here: no death signal)
     const stale = spawn('redis-server', [join(redis.dir, 'redis.conf')], { stdio: 'ignore' });
     const staleGone = new Promise((r) => stale.once('exit', r));
-    for (let i = 0; i < 200 && !existsSync(redis.pidFile); i++) await new Promise((r) => setTimeout(r, 20));
-    expect(Number(readFileSync(redis.pidFile, 'utf8'))).toBe(stale.pid);
+    // redis creates the pid file, then writes it: wait for the number
+    const pidInFile = () => (existsSync(redis.pidFile) ? Number(readFileSync(redis.pidFile, 'utf8')) : 0);
+    for (let i = 0; i < 200 && pidInFile() !== stale.pid; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(pidInFile()).toBe(stale.pid);
     const socket = await redis.start();
     await staleGone;
     expect(stale.exitCode ?? stale.signalCode).not.toBeNull();

@@ -32,7 +32,9 @@ const O_DIRECTORY = 0o200000;
 export async function execInWorkspace(opts: ExecOptions): Promise<number> {
   const pidfd = pidfdOpen(opts.ring2);
   const rootFd = openPath(`/proc/${opts.ring2}/root`, O_PATH | O_DIRECTORY);
-  let stopForwarding = () => undefined as void;
+  // handlers first: a signal that came before the command was running would otherwise end this
+  // process (the default action) and leave the command to its parent-death signal
+  const signals = new SignalGate();
   try {
     const stage = spawnStage({
       name: 'wskit:exec',
@@ -61,31 +63,51 @@ export async function execInWorkspace(opts: ExecOptions): Promise<number> {
       await stage.exited;
       throw new WsError(WsErrorCode.FailedPrecondition, `exec into the workspace of pid ${opts.ring2}: ${err.message}`, { cause: err });
     });
-    stopForwarding = forward(opts.signalScope ?? 'process', opts.ring2, command.pid, (sig) => stage.kill(sig));
-    await stage.nested!.ready.catch((err: Error) => process.stderr.write(`workspacekit exec: ${err.message}\n`));
+    const started = stage.nested!.ready.catch((err: Error) => process.stderr.write(`workspacekit exec: ${err.message}\n`));
+    // signals go on once the waiter forwards them (stage ready) and the command's process group
+    // exists (its stage is at exec); until then they wait in the gate
+    void Promise.allSettled([stage.whenStarted(), started]).then(() => signals.open(target(opts.signalScope ?? 'process', opts.ring2, command.pid, (sig) => stage.kill(sig))));
+    await started;
     return exitCodeOf(await stage.exited);
   } finally {
-    stopForwarding();
+    signals.close();
     closeFd(pidfd);
     closeFd(rootFd);
   }
 }
 
-function forward(scope: SignalScope, ring2: number, command: number, toStage: (sig: NodeJS.Signals) => void): () => void {
-  const handlers = FORWARDED_SIGNALS.map((sig) => {
-    const handler = () => {
-      try {
-        if (scope === 'process') toStage(sig); // the waiter stage passes it on to the command
-        else if (scope === 'group') process.kill(-command, sig);
-        else for (const pid of [ring2, ...descendants(ring2)]) process.kill(pid, constants.signals[sig]);
-      } catch {
-        // gone meanwhile
-      }
-    };
+/** Catches every forwarded signal from its creation; holds them until there is a target. */
+class SignalGate {
+  private readonly held: NodeJS.Signals[] = [];
+  private deliver: ((sig: NodeJS.Signals) => void) | undefined;
+  private readonly handlers = FORWARDED_SIGNALS.map((sig) => {
+    const handler = () => (this.deliver ? this.deliver(sig) : this.held.push(sig));
     process.on(sig, handler);
     return [sig, handler] as const;
   });
-  return () => handlers.forEach(([sig, h]) => process.off(sig, h));
+
+  open(deliver: (sig: NodeJS.Signals) => void): void {
+    this.deliver = deliver;
+    for (const sig of this.held.splice(0)) deliver(sig);
+  }
+
+  close(): void {
+    this.deliver = undefined;
+    for (const [sig, h] of this.handlers) process.off(sig, h);
+  }
+}
+
+/** Where a signal goes: the command (through its waiter stage), its process group, or the whole workspace. */
+function target(scope: SignalScope, ring2: number, command: number, toStage: (sig: NodeJS.Signals) => void): (sig: NodeJS.Signals) => void {
+  return (sig) => {
+    try {
+      if (scope === 'process') toStage(sig); // the waiter stage passes it on to the command
+      else if (scope === 'group') process.kill(-command, sig);
+      else for (const pid of [ring2, ...descendants(ring2)]) process.kill(pid, constants.signals[sig]);
+    } catch {
+      // gone meanwhile
+    }
+  };
 }
 
 function descendants(pid: number): number[] {

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -80,8 +80,7 @@ export class WorkspaceNode {
       .filter((m): m is string => !!m && m.startsWith(this.stateDir))
       .sort()
       .reverse();
-    for (const m of mounts) spawn('umount', ['-l', m]);
-    await new Promise((r) => setTimeout(r, 50));
+    for (const m of mounts) spawnSync('umount', ['-l', m]);
     rmSync(this.stateDir, { recursive: true, force: true });
   }
 }

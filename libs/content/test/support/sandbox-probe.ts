@@ -3,7 +3,7 @@ import { closeFd, socketPair, type ExitStatus } from '@wsrun/native-ns';
 import { SandboxProcess, WORKSPACE_ID_MAPPING } from '../../src';
 
 /** Runs a shell script in the content-init sandbox (the very layout the initializer gets). */
-export async function probeSandbox(opts: { bundleDir: string; destination: string; script: string; extraReadOnly?: string[] }): Promise<{ output: string; status: ExitStatus }> {
+export async function probeSandbox(opts: { bundleDir: string; destination: string; script: string; extraReadOnly?: string[]; skeletonParent?: string }): Promise<{ output: string; status: ExitStatus }> {
   const [ours, theirs] = socketPair('stream');
   const sock = new Socket({ fd: ours, readable: true, writable: false });
   const output = new Promise<string>((resolve) => {
@@ -21,6 +21,7 @@ export async function probeSandbox(opts: { bundleDir: string; destination: strin
       exec: { argv: ['/bin/sh', '-c', opts.script], env: { PATH: '/usr/bin:/bin' } },
       fds: { 1: theirs, 2: theirs },
       ...(opts.extraReadOnly ? { extraReadOnly: opts.extraReadOnly } : {}),
+      ...(opts.skeletonParent ? { skeletonParent: opts.skeletonParent } : {}),
     });
   } catch (err) {
     closeFd(theirs);

@@ -209,6 +209,7 @@ export class StageChannel extends EventEmitter {
         break;
       case Msg.STARTED:
         this.started = true;
+        this.emit('started');
         break;
       default:
         for (const fd of fds) native().close(fd);
@@ -271,6 +272,19 @@ export class StageChannel extends EventEmitter {
   /** True once the stage reached its end (exec, or waiting for its nested stage). */
   get hasStarted(): boolean {
     return this.started;
+  }
+
+  /**
+   * Resolves once the stage reached its end: at its exec, or, for a waiter, once it forwards
+   * signals to its nested stage (`ready` of a waiter settles only when it is gone). Rejects when
+   * the stage failed before.
+   */
+  whenStarted(): Promise<void> {
+    if (this.started) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.once('started', resolve);
+      this.ready.then(resolve, reject);
+    });
   }
 }
 
