@@ -84,7 +84,7 @@ describe('safe mounts inside a root', () => {
     const racy = join(root, 'racy');
     mkdirSync(racy);
     // a shell loop flips racy between a folder and a symlink to the outside as fast as it can
-    const swapper = spawn('sh', ['-c', `cd ${root}; while :; do mv racy racy.d; ln -s ${outside} racy; rm racy; mv racy.d racy; done`], { stdio: 'ignore' });
+    const swapper = spawn('sh', ['-c', `cd ${root}; while :; do mv racy racy.d; ln -s ${outside} racy; rm racy; mv racy.d racy; done`], { stdio: 'ignore', detached: true });
     let landed = 0;
     try {
       for (let i = 0; i < 300; i++) {
@@ -101,8 +101,10 @@ describe('safe mounts inside a root', () => {
         for (const p of [racy, join(root, 'racy.d'), join(root, outside)]) while (isMountPoint(p)) umount(p, { detach: true });
       }
     } finally {
-      swapper.kill('SIGKILL');
-      await new Promise((r) => swapper.once('exit', r));
+      // the whole group: an mv or ln the shell had started must not outlive it and race the cleanup
+      const gone = new Promise((r) => swapper.once('exit', r));
+      process.kill(-swapper.pid!, 'SIGKILL');
+      await gone;
     }
     for (const p of [racy, join(root, 'racy.d'), join(outside)]) while (isMountPoint(p)) umount(p, { detach: true });
     expectOutsideUntouched();

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SeccompSupervisor, type SeccompNotification } from '../src';
 import { spawnCapturing, tempDir } from './helpers';
@@ -83,7 +83,11 @@ describe('seccomp user notifications', () => {
     const dir = join(tmp.path, 'p4');
     mkdirSync(dir);
     let answerError: unknown;
-    const { seen } = await runSupervised(`mount -t proc proc ${dir} & sleep 0.2; kill -9 $!; wait`, (s, n) => {
+    const notified = join(tmp.path, 'p4-notified');
+    // the shell kills the caller once the supervisor holds its notification (it says so in a file)
+    const script = `mount -t proc proc ${dir} & for i in $(seq 500); do [ -e ${notified} ] && break; sleep 0.02; done; kill -9 $!; wait`;
+    const { seen } = await runSupervised(script, (s, n) => {
+      writeFileSync(notified, '');
       // the caller gets killed by the shell while we wait here
       const until = Date.now() + 5000;
       while (s.isValid(n.id) && Date.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
