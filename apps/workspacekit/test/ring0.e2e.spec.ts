@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, symlinkSync, mkdirSync, chownSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRing0, until, WorkspaceNode } from './support/workspace-node';
 
@@ -30,7 +31,7 @@ const alive = (pid: number) => {
 };
 
 describe('workspacekit ring0 on a real daemon', () => {
-  const ids = ['kit-a', 'kit-b', 'kit-c', 'kit-d', 'kit-e', 'kit-f', 'kit-g', 'kit-h'];
+  const ids = ['kit-a', 'kit-b', 'kit-c', 'kit-d', 'kit-e', 'kit-f', 'kit-g', 'kit-h', 'kit-i'];
   const node = new WorkspaceNode(ids);
   let next = 0;
   const take = () => ids[next++]!;
@@ -53,6 +54,21 @@ describe('workspacekit ring0 on a real daemon', () => {
     const lines = run.output().trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
     expect(lines.slice(0, 4)).toEqual(['0', '0 33333 1', '1 100000 65536', '1']);
     expect(tornDown(id)).toBe(true);
+  });
+
+  it('runs under a profiler: the profiler\'s own SIGPROF samples are not passed on to the workspace', async () => {
+    const id = take();
+    const profiles = mkdtempSync(join(tmpdir(), 'wskit-prof-'));
+    chmodSync(profiles, 0o777);
+    try {
+      // a command that lives long enough for many samples (every 1 ms) to be taken
+      const run = startRing0(node.socket(id), ['sh', '-c', 'sleep 0.3; echo survived'], { nodeArgs: ['--cpu-prof', '--cpu-prof-interval=1000', `--cpu-prof-dir=${profiles}`] });
+      expect(await run.exited).toEqual({ code: 0, signal: null });
+      expect(run.output()).toContain('survived');
+      expect(readdirSync(profiles).some((f) => f.endsWith('.cpuprofile'))).toBe(true);
+    } finally {
+      rmSync(profiles, { recursive: true, force: true });
+    }
   });
 
   it('passes exit code 42 through every ring', async () => {

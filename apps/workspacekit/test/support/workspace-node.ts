@@ -93,11 +93,11 @@ export interface Ring0Run {
 }
 
 /** `workspacekit ring0` as the workspace user, as a container would start it. */
-export function startRing0(socket: string, command: string[], opts: { grace?: string; env?: Record<string, string> } = {}): Ring0Run {
+export function startRing0(socket: string, command: string[], opts: { grace?: string; env?: Record<string, string>; nodeArgs?: string[] } = {}): Ring0Run {
   const runtimeDir = join(tmpdir(), `wskit-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
   const child = spawn(
     process.execPath,
-    [KIT_MAIN, 'ring0', '--daemon-socket', socket, '--runtime-dir', runtimeDir, '--grace', opts.grace ?? '20s', '--', ...command],
+    [...(opts.nodeArgs ?? []), KIT_MAIN, 'ring0', '--daemon-socket', socket, '--runtime-dir', runtimeDir, '--grace', opts.grace ?? '20s', '--', ...command],
     {
       uid: WORKSPACE_UID,
       gid: WORKSPACE_UID,

@@ -16,10 +16,15 @@ export function setChildSubreaper(on = true): void {
   native().setChildSubreaper(on);
 }
 
-/** Signals a supervisor passes on to the process it supervises (all but the ones it cannot catch). */
+/**
+ * Signals a supervisor passes on to the process it supervises: all it can catch, except the ones
+ * that are about the supervisor itself (as docker's signal proxy does): SIGPROF is V8's profiler
+ * sampling this very process (passed on, it killed the workspace of a profiled ring0), SIGPIPE
+ * and SIGURG come from its own sockets, SIGCHLD from its own children.
+ */
 export const FORWARDED_SIGNALS: NodeJS.Signals[] = [
   'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT', 'SIGTSTP',
-  'SIGTTIN', 'SIGTTOU', 'SIGALRM', 'SIGPIPE', 'SIGURG', 'SIGVTALRM', 'SIGPROF', 'SIGXCPU', 'SIGXFSZ', 'SIGPWR',
+  'SIGTTIN', 'SIGTTOU', 'SIGALRM', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ', 'SIGPWR',
 ];
 
 /**
