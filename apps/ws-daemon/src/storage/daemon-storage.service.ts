@@ -40,6 +40,9 @@ export class DaemonStorage implements OnApplicationShutdown {
       host: this.config.storageListen.host,
       port: this.config.storageListen.port,
       ...(this.config.storageBandwidth > 0 ? { maxBytesPerSecondPerConnection: this.config.storageBandwidth } : {}),
+      onError: (err, req) => this.logger.logger.error({ err, method: req.method, path: pathOf(req.url) }, 'storage request failed'),
+      // the path only: the query holds the URL's signature
+      onRequestDone: (req) => this.logger.logger.debug({ method: req.method, path: pathOf(req.url), status: req.status }, 'storage request'),
     });
     const baseUrl = await this.server.listen();
     this.storage = new LocalObjectStorage({ root: settings.dir, signing: { baseUrl, secret } });
@@ -58,3 +61,5 @@ export class DaemonStorage implements OnApplicationShutdown {
     await this.server?.close();
   }
 }
+
+const pathOf = (url: string | undefined) => (url ?? '').split('?')[0];

@@ -23,6 +23,11 @@ export interface LocalStorageServerOptions {
   idleTimeoutMs?: number;
   /** called with every request that failed on the server's side (5xx), for the app's logger */
   onError?: (err: unknown, req: { method?: string; url?: string }) => void;
+  /**
+   * called once the server is done with a request: response sent or connection gone, and what
+   * the request left behind (an upload's temp file) cleaned up; for access logs and metrics
+   */
+  onRequestDone?: (req: { method?: string; url?: string; status: number }) => void;
 }
 
 const HEX_SHA256_RE = /^[0-9a-fA-F]{64}$/;
@@ -67,7 +72,7 @@ export class LocalStorageServer {
     // no overall request deadline: a multi-GB backup PUT legitimately takes long; the idle
     // timeout catches stalled peers instead
     this.server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
-      void this.handle(req, res);
+      void this.handle(req, res).finally(() => this.opts.onRequestDone?.({ method: req.method, url: req.url, status: res.statusCode }));
     });
     this.server.setTimeout(opts.idleTimeoutMs ?? 120_000);
   }
