@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { readlinkSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KIT_MAIN, startRing0, until, WorkspaceNode, type Ring0Run } from './support/workspace-node';
+import { KIT_MAIN, startRing0, track, until, WorkspaceNode, type Ring0Run } from './support/workspace-node';
 
 function runKit(args: string[]): { exited: Promise<number | null>; output: () => string; kill: (s: NodeJS.Signals) => void } {
-  const child = spawn(process.execPath, [KIT_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  const child = track(spawn(process.execPath, [KIT_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } }));
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));

@@ -39,7 +39,8 @@ describe('workspacekit ring0 on a real daemon', () => {
   beforeAll(() => node.start(), 30_000);
   afterAll(() => node.stop());
 
-  const tornDown = (id: string) => node.registry().find((w) => w.id === id)!.prepared === false;
+  // prepared by this ring0, and no longer: Teardown ran
+  const tornDown = (id: string) => node.runtime(id)?.prepared === false && node.runtime(id)?.tornDown === true;
 
   it('runs the command as root in its own user and pid namespace, with exactly one Node process', async () => {
     const id = take();

@@ -6,6 +6,7 @@ import { AppModule } from './app.module';
 import { DaemonConfig } from './config/daemon-config';
 import { DaemonLogger } from './daemon-logger';
 import { PlatformServer } from './grpc/platform-server';
+import { InWorkspaceService } from './in-workspace/in-workspace.service';
 import { WorkspaceSockets } from './in-workspace/workspace-sockets.service';
 import { WorkspaceContentService } from './content/workspace-content.service';
 import { ContentQueue } from './queue/content-queue.service';
@@ -26,6 +27,7 @@ export async function startDaemon(config: DaemonConfig, logger = new DaemonLogge
   const app = await NestFactory.createApplicationContext(AppModule.forConfig(config, logger), { logger: false, abortOnError: false });
   await app.get(DaemonStorage).start();
   await app.get(ContentQueue).start();
+  app.get(InWorkspaceService).reconcile();
   await app.get(WorkspaceSockets).serveAll();
   await app.get(WorkspaceContentService).resume();
   const address = await app.get(PlatformServer).listen();

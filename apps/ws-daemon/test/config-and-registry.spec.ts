@@ -64,6 +64,38 @@ describe('the registry on disk', () => {
     expect(b.list()).toEqual([expect.objectContaining({ id: 'ws-1', owner: 'alice', state: 'ready', prepared: true })]);
   });
 
+  it('keeps what only this boot needs apart: after a reboot a running workspace is ready again, with nothing started', () => {
+    const config = DaemonConfig.from({ stateDir });
+    const a = new WorkspaceRegistry(config, new RegistryRepository(config));
+    a.create('ws-1', 'alice', 'ready');
+    const durableBefore = readFileSync(config.registryFile, 'utf8');
+    a.update('ws-1', (w) => {
+      w.prepared = true;
+      w.state = 'running';
+      w.ring0 = { pid: 4242, startTime: 1 };
+      w.idMapWritten = { uid: true, gid: true };
+    });
+    // starting a workspace writes only the runtime file (not fsynced: it is on the start-up path)
+    expect(readFileSync(config.registryFile, 'utf8')).toBe(durableBefore);
+    // a daemon restart in the same boot finds it all
+    expect(new WorkspaceRegistry(config, new RegistryRepository(config)).get('ws-1')).toMatchObject({ state: 'running', prepared: true, ring0: { pid: 4242 } });
+    // another boot: its processes and mounts are gone, so is what the registry knew of them
+    const runtime = JSON.parse(readFileSync(config.runtimeFile, 'utf8')) as { bootId: string };
+    writeFileSync(config.runtimeFile, JSON.stringify({ ...runtime, bootId: 'another-boot' }));
+    const rebooted = new WorkspaceRegistry(config, new RegistryRepository(config)).get('ws-1');
+    expect(rebooted).toMatchObject({ id: 'ws-1', owner: 'alice', state: 'ready', prepared: false, idMapWritten: { uid: false, gid: false } });
+    expect(rebooted.ring0).toBeUndefined();
+  });
+
+  it('a runtime file cut short by a power loss is dropped; the workspaces stay', () => {
+    const config = DaemonConfig.from({ stateDir });
+    const a = new WorkspaceRegistry(config, new RegistryRepository(config));
+    a.create('ws-1', 'alice', 'ready');
+    a.update('ws-1', (w) => (w.prepared = true));
+    writeFileSync(config.runtimeFile, '{"version":1,"bo');
+    expect(new WorkspaceRegistry(config, new RegistryRepository(config)).list()).toEqual([expect.objectContaining({ id: 'ws-1', state: 'ready', prepared: false })]);
+  });
+
   it('a crash while writing leaves the previous registry readable (the temp file is ignored)', () => {
     const config = DaemonConfig.from({ stateDir });
     new WorkspaceRegistry(config, new RegistryRepository(config)).create('ws-1', 'alice');

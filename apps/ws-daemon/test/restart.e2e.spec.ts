@@ -71,9 +71,8 @@ describe('ws-daemon killed with SIGKILL and started again', () => {
     await eventually(async () => {
       if (redisAlive()) throw new Error(`redis-server ${redisPid} outlived the daemon`);
     });
-    // the registry on disk is whole, and it says the root was prepared
-    const onDisk = JSON.parse(readFileSync(config.registryFile, 'utf8')) as { workspaces: { id: string; prepared: boolean }[] };
-    expect(onDisk.workspaces).toEqual([expect.objectContaining({ id: 'survivor', prepared: true })]);
+    // the registry on disk is whole, and it says the root was prepared and the workspace runs
+    expect(new RegistryRepository(config).load()).toEqual([expect.objectContaining({ id: 'survivor', prepared: true, state: 'running' })]);
 
     daemon = startDaemonProcess(stateDir);
     const second = new Ring0Process(socket);
@@ -83,6 +82,32 @@ describe('ws-daemon killed with SIGKILL and started again', () => {
     expect(again.error).toMatchObject({ code: status.FAILED_PRECONDITION });
     expect(again.error!.details).toMatch(/already called/);
     expect(await second.rpc('teardown', {})).toEqual({ ok: { success: true } });
+  });
+
+  it('a ring0 that died while the daemon was down is torn down at start: the workspace starts again', async () => {
+    daemon!.kill('SIGTERM');
+    await new Promise((r) => daemon!.once('exit', r));
+    const registry = new WorkspaceRegistry(config, new RegistryRepository(config));
+    registry.create('orphan', 'owner-2', 'ready');
+    mkdirSync(registry.layout('orphan').content, { recursive: true });
+    const socket = registry.layout('orphan').socket;
+
+    daemon = startDaemonProcess(stateDir);
+    const first = new Ring0Process(socket);
+    ring0s.push(first);
+    expect(await eventually(() => first.health())).toEqual({ status: 1 });
+    expect((await first.rpc('prepareForUserNs', {})).ok).toBeDefined();
+    daemon.kill('SIGKILL');
+    await new Promise((r) => daemon!.once('exit', r));
+    // the workspace's ring0 goes while nobody watches its socket
+    await first.close();
+
+    daemon = startDaemonProcess(stateDir);
+    const next = new Ring0Process(socket);
+    ring0s.push(next);
+    expect(await eventually(() => next.health())).toEqual({ status: 1 });
+    expect(await next.rpc('prepareForUserNs', {})).toEqual({ ok: expect.objectContaining({ markPath: expect.stringContaining('/orphan/mark') }) });
+    expect(await next.rpc('teardown', {})).toEqual({ ok: { success: true } });
   });
 
   it('starts on a fresh node: a state folder that does not exist yet is created', async () => {

@@ -54,8 +54,11 @@ export class WorkspaceNode {
     return join(this.workspaceDir(id), 'daemon', 'daemon.sock');
   }
 
-  registry(): { id: string; prepared: boolean; tornDown: boolean }[] {
-    return JSON.parse(readFileSync(join(this.stateDir, 'registry.json'), 'utf8')).workspaces;
+  /** The daemon's runtime state of each workspace (runtime.json: what this boot needs, see ws-daemon's RegistryRepository). */
+  runtime(id: string): { prepared: boolean; tornDown: boolean } | undefined {
+    const file = join(this.stateDir, 'runtime.json');
+    if (!existsSync(file)) return undefined;
+    return (JSON.parse(readFileSync(file, 'utf8')) as { workspaces: Record<string, { prepared: boolean; tornDown: boolean }> }).workspaces[id];
   }
 
   async start(): Promise<void> {
@@ -69,6 +72,8 @@ export class WorkspaceNode {
   }
 
   async stop(): Promise<void> {
+    // what a failed (timed-out) test left running: ring0s and execs, and with them their workspaces
+    await killTracked();
     if (this.daemon && this.daemon.exitCode === null) {
       this.daemon.kill('SIGTERM');
       await new Promise((r) => this.daemon!.once('exit', r));
@@ -92,10 +97,30 @@ export interface Ring0Run {
   runtimeDir: string;
 }
 
+const tracked = new Set<ChildProcess>();
+
+/** Remembers a process a test started, for WorkspaceNode.stop to kill if the test did not end it. */
+export function track<T extends ChildProcess>(child: T): T {
+  tracked.add(child);
+  child.once('exit', () => tracked.delete(child));
+  return child;
+}
+
+async function killTracked(): Promise<void> {
+  await Promise.all(
+    [...tracked].map(async (child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await gone;
+    }),
+  );
+}
+
 /** `workspacekit ring0` as the workspace user, as a container would start it. */
 export function startRing0(socket: string, command: string[], opts: { grace?: string; env?: Record<string, string>; nodeArgs?: string[] } = {}): Ring0Run {
   const runtimeDir = join(tmpdir(), `wskit-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
-  const child = spawn(
+  const child = track(spawn(
     process.execPath,
     [...(opts.nodeArgs ?? []), KIT_MAIN, 'ring0', '--daemon-socket', socket, '--runtime-dir', runtimeDir, '--grace', opts.grace ?? '20s', '--', ...command],
     {
@@ -105,7 +130,7 @@ export function startRing0(socket: string, command: string[], opts: { grace?: st
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', WSRUN_LOG_LEVEL: 'warn', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
-  );
+  ));
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));

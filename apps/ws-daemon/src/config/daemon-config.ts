@@ -80,6 +80,11 @@ export class DaemonConfig {
     return join(this.stateDir, 'registry.json');
   }
 
+  /** what the registry keeps for this boot only (see RegistryRepository) */
+  get runtimeFile(): string {
+    return join(this.stateDir, 'runtime.json');
+  }
+
   get redisDir(): string {
     return join(this.stateDir, 'redis');
   }

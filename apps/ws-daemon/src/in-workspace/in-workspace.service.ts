@@ -153,6 +153,19 @@ export class InWorkspaceService {
     });
   }
 
+  /**
+   * At start: a workspace whose ring0 died while the daemon was down (no connection closed to
+   * tell us) is torn down now, or its next start would find PrepareForUserNS "already called".
+   */
+  reconcile(): void {
+    for (const ws of this.registry.list()) {
+      if (!ws.prepared && ws.procMounts.length === 0) continue;
+      if (ws.ring0 && isAlive(ws.ring0)) continue;
+      this.log.warn({ workspace: ws.id, ring0: ws.ring0?.pid }, 'ring0 ended while the daemon was down: tearing the workspace down');
+      this.tearDown(ws);
+    }
+  }
+
   private tearDown(ws: WorkspaceRecord): void {
     this.tearDownMounts(ws);
     this.registry.update(ws.id, (w) => {
