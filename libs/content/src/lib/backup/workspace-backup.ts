@@ -3,7 +3,6 @@ import type { IdMapping } from '@wsrun/native-ns';
 import { formatObjectRef, parseObjectRef, type ObjectRef, type ObjectStorage } from '@wsrun/storage';
 import { randomUUID } from 'node:crypto';
 import { PassThrough, Transform, type Readable } from 'node:stream';
-import { crc32 } from 'node:zlib';
 import { runSandboxedPack } from '../sandbox/sandboxed-pack';
 import type { SandboxedRunOptions } from '../sandbox/sandboxed-child';
 
@@ -25,12 +24,10 @@ export interface BackupOutcome {
 /**
  * A backup (or snapshot) of a workspace folder that no crash can make a user lose:
  * 1. a confined child packs the folder (runSandboxedPack) and the stream goes straight to storage
- *    under a temporary name next to the target, counted and CRC-checked on the way: what arrived
- *    must be, byte for byte, what the child wrote (the child computes the CRC-32 as it writes; a
- *    sha256 there would be the slowest step of the whole backup);
- * 2. what the storage stored is checked against what arrived (size): a failed or partial upload
- *    is an error, never a silent success; the backup's sha256 is the one storage computed over
- *    the bytes it stored;
+ *    under a temporary name next to the target, counted on the way (the child hashes what it
+ *    writes: one sha256 less on this process's thread, which the upload is waiting on);
+ * 2. what the storage stored is checked against what was sent (size and sha256): a failed or
+ *    partial upload is an error, never a silent success;
  * 3. only then is it committed: copied over the target (atomic for readers of the target) and
  *    the temporary object removed. Until step 3 the previous backup is untouched.
  */
@@ -39,7 +36,6 @@ export async function backupWorkspace(request: BackupRequest, storage: ObjectSto
   const temp: ObjectRef = { bucket: target.bucket, object: `${target.object}.upload-${randomUUID()}` };
   await storage.ensureBucket(target.bucket);
   let received = 0;
-  let receivedCrc = 0;
   let stored: { size: number; sha256: string } | undefined;
   try {
     const stats = await runSandboxedPack(
@@ -48,7 +44,6 @@ export async function backupWorkspace(request: BackupRequest, storage: ObjectSto
         const counter = new Transform({
           transform(chunk: Buffer, _enc, done) {
             received += chunk.length;
-            receivedCrc = crc32(chunk, receivedCrc);
             options.onBytes?.(received);
             done(null, chunk);
           },
@@ -59,14 +54,15 @@ export async function backupWorkspace(request: BackupRequest, storage: ObjectSto
       },
       options,
     );
-    // what the child wrote, as it counted it; the bytes that arrived here must be the same
-    if (received !== stats.bytes || receivedCrc !== stats.crc32) {
-      throw new WsError(WsErrorCode.Internal, `the packer wrote ${stats.bytes} bytes (crc32 ${hex32(stats.crc32)}) but ${received} bytes (crc32 ${hex32(receivedCrc)}) arrived`);
+    // what the child wrote, as it counted and hashed it; the bytes that arrived here must agree
+    const sent = { size: stats.bytes, sha256: stats.sha256 };
+    if (received !== sent.size) throw new WsError(WsErrorCode.Internal, `the packer wrote ${sent.size} bytes but ${received} arrived`);
+    if (!stored || stored.size !== sent.size || stored.sha256 !== sent.sha256) {
+      throw new WsError(
+        WsErrorCode.Internal,
+        `upload of ${formatObjectRef(temp)} does not match what was sent: sent ${sent.size} bytes sha256 ${sent.sha256}, stored ${stored?.size} bytes sha256 ${stored?.sha256}`,
+      );
     }
-    if (!stored || stored.size !== received) {
-      throw new WsError(WsErrorCode.Internal, `upload of ${formatObjectRef(temp)} does not match what was sent: sent ${received} bytes, stored ${stored?.size} bytes`);
-    }
-    const sent = { size: received, sha256: stored.sha256 };
     // check again through a fresh stat: a storage that lost the object must not get a commit
     const info = await storage.stat(temp);
     if (!info || info.size !== sent.size) throw new WsError(WsErrorCode.Internal, `the uploaded ${formatObjectRef(temp)} is missing or has the wrong size`);
@@ -76,5 +72,3 @@ export async function backupWorkspace(request: BackupRequest, storage: ObjectSto
     await storage.delete(temp).catch(() => undefined);
   }
 }
-
-const hex32 = (n: number) => n.toString(16).padStart(8, '0');

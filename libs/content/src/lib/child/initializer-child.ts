@@ -1,10 +1,9 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { OVERFLOW_ID, packDirectory, type IdMapper } from '@wsrun/archive';
-import { pipeline } from 'node:stream/promises';
-import { crc32 } from 'node:zlib';
-import { WsError, WsErrorCode, type Logger } from '@wsrun/common';
+import { readableChunks, WsError, WsErrorCode, type Logger } from '@wsrun/common';
 import type { IdMapping } from '@wsrun/native-ns';
 import { closeFd } from '@wsrun/native-ns';
 import { redactSecrets } from '../git/secret-redaction';
@@ -72,19 +71,16 @@ async function packToDataFd(destination: string, signal: AbortSignal): Promise<P
   const rootFd = fs.openSync(destination, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
     const { stream, done } = packDirectory(rootFd, { signal });
-    // a CRC of what is written, for the parent to check what arrived against (a sha256 here
-    // costs this core 3x as much, and this core is what a backup waits on; storage hashes anyway)
-    let crc = 0;
-    const checked = async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-      for await (const chunk of source) {
-        crc = crc32(chunk, crc);
-        yield chunk;
-      }
-    };
-    // a deep buffer: packing goes on while a write waits for the parent to read (the default
-    // 16 KiB would make the two take turns)
-    await pipeline(stream, checked, fs.createWriteStream('', { fd: CHILD_FD.data, highWaterMark: 4 * 1024 * 1024 }));
-    return { ...(await done), crc32: crc };
+    // hashed here, on this process's core: the parent checks what storage stored against it
+    const hash = createHash('sha256');
+    // blocking writes: this process does nothing else, and a full socket (the parent is busy
+    // storing) is exactly when packing should wait; no thread-pool round trip per chunk
+    for await (const chunk of readableChunks(stream)) {
+      const buf = chunk as Buffer;
+      hash.update(buf);
+      writeAllSync(CHILD_FD.data, buf);
+    }
+    return { ...(await done), sha256: hash.digest('hex') };
   } finally {
     fs.closeSync(rootFd);
   }
@@ -154,4 +150,9 @@ function reportProgress(p: InitializerProgress): void {
   } catch {
     // nobody listens: progress is optional
   }
+}
+
+/** Writes all of `buf` to a blocking fd. */
+function writeAllSync(fd: number, buf: Buffer): void {
+  for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
 }

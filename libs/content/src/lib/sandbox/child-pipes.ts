@@ -1,4 +1,5 @@
 import { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import { closeFd, socketPair } from '@wsrun/native-ns';
 
 /**
@@ -8,6 +9,7 @@ import { closeFd, socketPair } from '@wsrun/native-ns';
  * parent never sees EOF.
  */
 const BULK_BUFFER_BYTES = 4 * 1024 * 1024;
+const BULK_READ_BYTES = 1024 * 1024;
 
 export class ChildPipes {
   /** fd numbers in the child → the parent's copies of the child ends */
@@ -34,13 +36,42 @@ export class ChildPipes {
     });
   }
 
-  /** A pipe the child writes bytes to at fd `target`, as a stream (backpressure reaches the child). */
-  stream(target: number): Socket {
+  /**
+   * A pipe the child writes bytes to at fd `target`, as a stream (backpressure reaches the child).
+   * Read up to 1 MiB at a time (a plain socket reads 64 KiB: 16 times the chunks, each crossing
+   * every stream stage and hash update behind it).
+   */
+  stream(target: number): Readable {
     // deep buffers: the child packs on while this side is busy storing what came before
     const [ours] = this.pair(target, BULK_BUFFER_BYTES);
-    const sock = new Socket({ fd: ours, readable: true, writable: false });
+    const bytes = new Readable({ highWaterMark: BULK_READ_BYTES, read: () => sock.resume() });
+    let buffer = Buffer.allocUnsafe(BULK_READ_BYTES);
+    const sock = new Socket({
+      fd: ours,
+      readable: true,
+      writable: false,
+      onread: {
+        // a full-sized read keeps its buffer (no copy) and the next read gets a fresh one; a
+        // small one is copied out, so that it never pins a whole megabyte
+        buffer: () => buffer,
+        callback: (n: number, buf: Uint8Array) => {
+          let chunk: Buffer;
+          if (n >= BULK_READ_BYTES / 4) {
+            chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
+            buffer = Buffer.allocUnsafe(BULK_READ_BYTES);
+          } else {
+            chunk = Buffer.from(buf.subarray(0, n));
+          }
+          // false pauses the socket until the reader asks for more (read() resumes it)
+          return bytes.push(chunk);
+        },
+      },
+    } as ConstructorParameters<typeof Socket>[0]);
+    sock.on('end', () => bytes.push(null));
+    sock.on('error', (err) => bytes.destroy(err));
+    bytes.on('close', () => sock.destroy());
     this.sockets.push(sock);
-    return sock;
+    return bytes;
   }
 
   /** A pipe the child reads at fd `target`; `bytes` are written once the child runs, then EOF. */

@@ -10,11 +10,11 @@ import { runSandboxedChild, WORKSPACE_ID_MAPPING, type SandboxedRunOptions } fro
  * bound read-only, the child may read every file (DAC_READ_SEARCH, nothing else), and the ids in
  * the archive are the workspace's own (the kernel shows them through the user namespace).
  * `consume` gets the bytes as they come (e.g. an upload); resolves with what was packed, and the
- * CRC-32 of the archive as the child wrote it, to check what arrived against.
+ * sha256 of the archive as the child wrote it (hashed there, on the child's own core), to check
+ * what storage stored against.
  */
 export interface PackedArchive extends PackStats {
-  /** zlib's crc32 of every byte the child wrote, in order */
-  crc32: number;
+  sha256: string;
 }
 
 export async function runSandboxedPack(
