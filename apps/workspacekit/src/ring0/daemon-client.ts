@@ -48,10 +48,13 @@ export class DaemonClient {
     return new DaemonClient(socket);
   }
 
-  /** Prepares the workspace's root; the first call, so it waits for the daemon up to timeoutMs. */
-  async prepareForUserNSWhenReady(timeoutMs: number): Promise<inWorkspace.PrepareForUserNSResponse> {
+  /**
+   * Prepares the workspace's root; the first call, so it waits for the daemon up to timeoutMs.
+   * `onSent`: the request is on its way (the caller may do its own work while the daemon works).
+   */
+  async prepareForUserNSWhenReady(timeoutMs: number, onSent?: () => void): Promise<inWorkspace.PrepareForUserNSResponse> {
     try {
-      return await this.call(methods.prepareForUserNs, {}, 'PrepareForUserNS', timeoutMs, true);
+      return await this.call(methods.prepareForUserNs, {}, 'PrepareForUserNS', timeoutMs, true, onSent);
     } catch (err) {
       if (err instanceof DaemonCallError && (err.grpcCode === 4 || err.grpcCode === 14)) {
         throw new WsError(WsErrorCode.Unavailable, `the daemon socket ${this.socket} did not answer within ${(timeoutMs / 1000).toFixed(1)} s: ${err.message}`);
@@ -84,9 +87,9 @@ export class DaemonClient {
     return this.call(methods.teardown, {}, 'Teardown');
   }
 
-  private async call<Req, Res>(method: MethodDefinition<Req, Res>, request: Req, name: string, timeoutMs = 30_000, waitForReady = false): Promise<Res> {
+  private async call<Req, Res>(method: MethodDefinition<Req, Res>, request: Req, name: string, timeoutMs = 30_000, waitForReady = false, onSent?: () => void): Promise<Res> {
     try {
-      return await this.client.call(method, request, { timeoutMs, waitForReady });
+      return await this.client.call(method, request, { timeoutMs, waitForReady, ...(onSent ? { onSent } : {}) });
     } catch (err) {
       const e = err as ServiceError;
       const errno = e.metadata instanceof Metadata ? (e.metadata.get('wsrun-errno')[0] as string | undefined) : undefined;

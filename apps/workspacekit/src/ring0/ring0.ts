@@ -55,8 +55,13 @@ export class Ring0 {
     let stopForwarding: (() => void) | undefined;
     try {
       this.daemon = DaemonClient.open(this.config.daemonSocket);
-      const preparing = this.daemon.prepareForUserNSWhenReady(this.config.connectTimeoutMs);
-      // one-time work of our own while the daemon's connection comes up and it prepares the root
+      let sent!: () => void;
+      const requestSent = new Promise<void>((resolve) => (sent = resolve));
+      const preparing = this.daemon.prepareForUserNSWhenReady(this.config.connectTimeoutMs, sent);
+      // one-time work of our own while the daemon prepares the root: once the request is out,
+      // for until then the connection's set-up needs this thread
+      await Promise.race([requestSent, preparing.then(() => undefined, () => undefined)]);
+      this.mark('request sent');
       warmUpStages();
       this.prepareRuntimeDir();
       this.lift = new LiftServer(this.config.liftSocket, () => this.ring1?.pidfd, this.log);

@@ -18,6 +18,8 @@ export interface UnaryCallOptions {
   /** the call's deadline, sent as grpc-timeout too (default 30 s) */
   timeoutMs?: number;
   waitForReady?: boolean;
+  /** called once the request is handed to the connection: work of the caller's own can go on while the server works */
+  onSent?: () => void;
 }
 
 const RETRY_FIRST_MS = 5;
@@ -38,7 +40,7 @@ export class UnaryClient {
     const deadline = Date.now() + timeoutMs;
     const session = await this.connected(deadline, opts.waitForReady ?? false, method.path);
     const body = method.requestSerialize(request);
-    const reply = await exchange(session, method.path, body, deadline);
+    const reply = await exchange(session, method.path, body, deadline, opts.onSent);
     try {
       return method.responseDeserialize(reply);
     } catch (err) {
@@ -91,7 +93,7 @@ export class UnaryClient {
 }
 
 /** One request stream: sends the framed message, gathers the reply, reads the status. */
-function exchange(session: http2.ClientHttp2Session, path: string, body: Buffer, deadline: number): Promise<Buffer> {
+function exchange(session: http2.ClientHttp2Session, path: string, body: Buffer, deadline: number, onSent?: () => void): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const left = Math.max(1, deadline - Date.now());
     const stream = session.request({
@@ -119,11 +121,14 @@ function exchange(session: http2.ClientHttp2Session, path: string, body: Buffer,
     stream.on('trailers', (t) => (trailers = t));
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('error', (err) => finish(callError(status.UNAVAILABLE, `${path}: ${err.message}`)));
-    stream.on('close', () => {
+    // settled at the end of the response, not at 'close' (which comes a turn or two later); a
+    // stream that ends without a status is judged at 'close' (an error may still arrive)
+    const settle = (atClose: boolean): void => {
       // a trailers-only response (every error) carries its status in the headers
       const final = trailers ?? headers;
       const code = final['grpc-status'];
       if (code === undefined) {
+        if (!atClose) return;
         const httpStatus = headers[':status'];
         finish(callError(status.UNAVAILABLE, `${path}: the stream ended without a gRPC status${httpStatus ? ` (HTTP ${httpStatus})` : ''}`));
         return;
@@ -137,12 +142,15 @@ function exchange(session: http2.ClientHttp2Session, path: string, body: Buffer,
       } catch (err) {
         finish(err as ServiceError);
       }
-    });
+    };
+    stream.on('end', () => settle(false));
+    stream.on('close', () => settle(true));
     const frame = Buffer.allocUnsafe(PREFIX + body.length);
     frame[0] = 0;
     frame.writeUInt32BE(body.length, 1);
     body.copy(frame, PREFIX);
     stream.end(frame);
+    onSent?.();
   });
 }
 
