@@ -107,6 +107,17 @@ describe('stage failures', () => {
     expect(await stage.exited).toEqual({ code: null, signal: 'SIGTERM' });
   });
 
+  it('a stage killed before it read its program is reported as gone, not as a socket error', async () => {
+    // the program (with the nested stage's channel in it) is unread when the stage dies: the
+    // kernel resets the channel, which libuv reports as a poll error
+    for (let i = 0; i < 10; i++) {
+      const stage = spawnStage({ steps: [{ op: 'spawn', stage: { name: 'inner', end: { exec: { argv: ['/bin/true'] } } } }], end: 'waitChild' });
+      process.kill(stage.pid, 'SIGKILL');
+      await expect(stage.ready).rejects.toMatchObject({ code: 'ECHILD', message: expect.stringContaining('went away before it finished setting up') });
+      expect(await stage.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    }
+  });
+
   it('whenStarted rejects for a stage that failed before its end', async () => {
     const stage = spawnStage({ steps: [{ op: 'mkdir', path: '/proc/no-such-dir/x' }], end: { exit: 0 } });
     await expect(stage.whenStarted()).rejects.toMatchObject({ code: 'ENOENT', syscall: expect.any(String) });

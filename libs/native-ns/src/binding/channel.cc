@@ -59,12 +59,20 @@ class Channel : public Napi::ObjectWrap<Channel> {
   static void OnReadable(uv_poll_t *handle, int status, int events) {
     auto *self = static_cast<Channel *>(handle->data);
     Napi::HandleScope scope(self->env_);
+    (void)events;
+    if (status == UV_EBADF) {
+      // libuv's word for POLLERR: an error on the socket, e.g. ECONNRESET when the peer died
+      // with a message of ours unread. recvmsg says what it is (a reset reads as EOF); libuv
+      // stopped watching, so watch on while the channel is open.
+      self->Drain();
+      if (self->poll_ != nullptr) uv_poll_start(self->poll_, UV_READABLE | UV_DISCONNECT, OnReadable);
+      return;
+    }
     if (status < 0) {
       self->Deliver(nullptr, 0, {}, MakeErrno(self->env_, -status, "poll").Value());
       self->StopPoll();
       return;
     }
-    (void)events;
     self->Drain();
   }
 
@@ -80,7 +88,11 @@ class Channel : public Napi::ObjectWrap<Channel> {
       if (n < 0 && (err.errnum == EAGAIN || err.errnum == EWOULDBLOCK)) return;
       if (n < 0 && err.errnum == ECONNRESET) n = 0;
       if (n < 0) {
+        // a message too big is dropped and the next one read; any other error ends the channel
+        bool fatal = err.errnum != EMSGSIZE;
+        if (fatal) StopPoll();
         Deliver(nullptr, 0, {}, MakeError(env_, err).Value());
+        if (fatal) return;
         continue;
       }
       if (n == 0) {
