@@ -32,6 +32,10 @@ program
   .addOption(new Option('--runtime-dir <dir>', 'ring0\'s folder: root mount point, lift socket, state').env('WORKSPACEKIT_RUNTIME_DIR').default('/tmp/workspacekit'))
   .addOption(new Option('--hostname <name>', 'hostname inside').env('WORKSPACEKIT_HOSTNAME').default('workspace'))
   .addOption(new Option('--supervisor <path>', 'command run inside when none is given').env('WORKSPACEKIT_SUPERVISOR'))
+  .addHelpText(
+    'after',
+    '\nExit status, as docker run: the command\'s (128+n when it died of signal n); 127 when it does\nnot exist, 126 when it cannot be run, 125 when a ring failed to set up; 69 when the daemon did\nnot answer; 1 for any other failure.',
+  )
   .passThroughOptions()
   .action(async (command: string[], opts: Record<string, string>) => {
     const config = KitConfig.from({ ...opts, command });

@@ -31,7 +31,7 @@ const alive = (pid: number) => {
 };
 
 describe('workspacekit ring0 on a real daemon', () => {
-  const ids = ['kit-a', 'kit-b', 'kit-c', 'kit-d', 'kit-e', 'kit-f', 'kit-g', 'kit-h', 'kit-i'];
+  const ids = ['kit-a', 'kit-b', 'kit-c', 'kit-d', 'kit-e', 'kit-f', 'kit-g', 'kit-h', 'kit-i', 'kit-j'];
   const node = new WorkspaceNode(ids);
   let next = 0;
   const take = () => ids[next++]!;
@@ -70,6 +70,15 @@ describe('workspacekit ring0 on a real daemon', () => {
     } finally {
       rmSync(profiles, { recursive: true, force: true });
     }
+  });
+
+  it('a command that does not exist: says so, with how ring1 ended, and tears the workspace down', async () => {
+    const id = take();
+    const run = startRing0(node.socket(id), ['/no/such/command']);
+    // as in a shell or docker: 127 for a command not found
+    expect(await run.exited).toEqual({ code: 127, signal: null });
+    expect(run.output()).toContain('workspacekit: wskit:ring2: setting up the command: execve /no/such/command: ENOENT (ring1 exited with code 127)');
+    expect(tornDown(id)).toBe(true);
   });
 
   it('passes exit code 42 through every ring', async () => {

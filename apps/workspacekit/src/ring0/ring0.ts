@@ -1,5 +1,5 @@
 import { WsError, WsErrorCode, type Logger } from '@wsrun/common';
-import { exitCodeOf, forwardSignals, SeccompSupervisor, spawnStage, warmUpStages, withTimeout, type Stage } from '@wsrun/native-ns';
+import { exitCodeOf, forwardSignals, SeccompSupervisor, spawnStage, warmUpStages, withTimeout, type ExitStatus, type Stage } from '@wsrun/native-ns';
 import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { KitConfig } from '../config/kit-config';
 import { LiftServer } from '../lift/lift-server';
@@ -16,6 +16,8 @@ const ID_MAP = [
 /** Deadlines of the start-up handshake (ring2 reaching its wait step, its listener fd). */
 const RING2_READY_MS = 10_000;
 const LISTENER_MS = 5_000;
+/** After a failure: how long ring0 waits to learn whether ring1 ended by itself */
+const RING1_END_GRACE_MS = 100;
 
 /** What ring0 writes to its runtime folder for `workspacekit exec --workspace`. */
 export interface RuntimeState {
@@ -101,9 +103,12 @@ export class Ring0 {
       this.log.info({ status }, 'workspace ended');
       return exitCodeOf(status);
     } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'workspace failed');
-      process.stderr.write(`workspacekit: ${(err as Error).message}\n`);
+      let message = (err as Error).message;
+      let ended: ExitStatus | undefined;
       if (this.ring1) {
+        // ring1 ending on its own is often the cause: say how it ended (it is reaped within ms)
+        ended = await Promise.race([this.ring1.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), RING1_END_GRACE_MS))]);
+        if (ended) message += ` (ring1 ${describeEnd(ended)})`;
         try {
           this.ring1.kill('SIGKILL');
         } catch {
@@ -111,6 +116,10 @@ export class Ring0 {
         }
         await this.ring1.exited;
       }
+      this.log.error({ err: message }, 'workspace failed');
+      process.stderr.write(`workspacekit: ${message}\n`);
+      // a command that could not be run ends like it does in a shell or docker (127: not found)
+      if (ended) return exitCodeOf(ended);
       return err instanceof WsError && err.code === WsErrorCode.Unavailable ? 69 : 1;
     } finally {
       stopForwarding?.();
@@ -172,6 +181,10 @@ export class Ring0 {
     writeFileSync(temp, JSON.stringify(state) + '\n', { mode: 0o644 });
     renameSync(temp, this.config.stateFile);
   }
+}
+
+function describeEnd(status: ExitStatus): string {
+  return status.signal ? `was killed by ${status.signal}` : `exited with code ${status.code}`;
 }
 
 /** Rejects when `p` rejects (a stage whose set-up failed); never settles otherwise. */
