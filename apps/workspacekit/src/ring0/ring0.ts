@@ -1,6 +1,6 @@
-import { WsError, WsErrorCode, type Logger } from '@wsrun/common';
+import { replaceFile, WsError, WsErrorCode, type Logger } from '@wsrun/common';
 import { exitCodeOf, forwardSignals, SeccompSupervisor, spawnStage, warmUpStages, withTimeout, type ExitStatus, type Stage } from '@wsrun/native-ns';
-import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { KitConfig } from '../config/kit-config';
 import { LiftServer } from '../lift/lift-server';
 import { MountHandler } from '../seccomp/mount-handler';
@@ -175,11 +175,9 @@ export class Ring0 {
     chmodSync(this.config.runtimeDir, 0o755);
   }
 
-  /** Temp file and rename: a reader sees the whole state or none. */
+  /** A reader sees the whole state or none; not fsynced: it means nothing after a reboot. */
   private writeState(state: RuntimeState): void {
-    const temp = `${this.config.stateFile}.${process.pid}.tmp`;
-    writeFileSync(temp, JSON.stringify(state) + '\n', { mode: 0o644 });
-    renameSync(temp, this.config.stateFile);
+    replaceFile(this.config.stateFile, JSON.stringify(state) + '\n', { durable: false, mode: 0o644 });
   }
 }
 

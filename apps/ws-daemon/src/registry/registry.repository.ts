@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { replaceFile } from '@wsrun/common';
+import { readFileSync } from 'node:fs';
 import { DaemonConfig } from '../config/daemon-config';
 import type { WorkspaceRecord } from './workspace';
 
@@ -53,12 +53,12 @@ export class RegistryRepository {
   save(workspaces: WorkspaceRecord[]): void {
     const durable = serializeDurable(workspaces);
     if (durable !== this.written.durable) {
-      replaceFile(this.config.registryFile, durable, true);
+      replaceFile(this.config.registryFile, durable, { durable: true });
       this.written.durable = durable;
     }
     const runtime = this.serializeRuntime(workspaces);
     if (runtime !== this.written.runtime) {
-      replaceFile(this.config.runtimeFile, runtime, false);
+      replaceFile(this.config.runtimeFile, runtime, { durable: false });
       this.written.runtime = runtime;
     }
   }
@@ -101,7 +101,8 @@ function serializeDurable(workspaces: WorkspaceRecord[]): string {
   return JSON.stringify(body, null, 2) + '\n';
 }
 
-function durablePart(w: WorkspaceRecord): DurableRecord {
+/** The durable fields of a record (of one read from an older registry.json too, which held all). */
+function durablePart(w: WorkspaceRecord | DurableRecord): DurableRecord {
   const d: Record<string, unknown> = { ...w };
   for (const f of RUNTIME_FIELDS) delete d[f];
   if (d['state'] === 'running') d['state'] = 'ready';
@@ -122,7 +123,7 @@ function runtimePart(w: WorkspaceRecord): RuntimeState {
 /** A durable record with this boot's runtime state, or a fresh one (nothing started). */
 function merge(d: DurableRecord, r: RuntimeState | undefined): WorkspaceRecord {
   const record: WorkspaceRecord = {
-    ...(durablePart(d as WorkspaceRecord) as DurableRecord),
+    ...durablePart(d),
     prepared: r?.prepared ?? false,
     tornDown: r?.tornDown ?? false,
     idMapWritten: r?.idMapWritten ?? { uid: false, gid: false },
@@ -131,25 +132,4 @@ function merge(d: DurableRecord, r: RuntimeState | undefined): WorkspaceRecord {
   };
   if (r?.running && record.state === 'ready') record.state = 'running';
   return record;
-}
-
-/** Replaces `file` atomically (temp file, rename); with `durable`, fsynced before and after. */
-function replaceFile(file: string, text: string, durable: boolean): void {
-  mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
-  const temp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(temp, 'w', 0o600);
-  try {
-    writeSync(fd, text);
-    if (durable) fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, file);
-  if (!durable) return;
-  const dirFd = openSync(dirname(file), 'r');
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
 }
