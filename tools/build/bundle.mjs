@@ -2,6 +2,7 @@
 // Bundles an app into one standalone file, dist/apps/<app>/main.js, that runs with plain `node`:
 // workspace libs and npm packages are bundled, the native-ns addon and its stage helper are
 // copied next to it (dist/apps/<app>/native/), and a package.json records the versions bundled.
+// Entries on a start-up path get a V8 code cache beside them (CODE_CACHED, code-cache.mjs).
 // Every further `src/<name>.main.ts` of the app becomes its own standalone `<name>.js` (e.g.
 // content-init's sandboxed child, which starts often and needs a fraction of main.js).
 //
@@ -16,6 +17,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { codeCachedEntry } from './code-cache.mjs';
 
 const workspaceRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -35,6 +37,10 @@ const OPTIONAL_EXTERNALS = [
   '@aws-sdk/signature-v4-crt',
   'aws-crt',
 ];
+
+// Entries that start on a user's critical path: loaded with a V8 code cache (code-cache.mjs).
+// ring0 starts every workspace; the sandboxed child starts for every pack and initializer.
+const CODE_CACHED = { workspacekit: ['main'], 'content-init': ['sandbox-child'] };
 
 // The native artifacts every app carries. Their build is libs/native-ns's `build` target.
 const NATIVE_ARTIFACTS = ['native_ns.node', 'wsrun-stage'];
@@ -102,6 +108,11 @@ export async function bundleApp(app) {
     const m = name.match(/^(.+)\.main\.ts$/);
     if (m) entryPoints[m[1]] = join(appRoot, 'src', name);
   }
+  const cached = CODE_CACHED[app] ?? [];
+  for (const name of cached) {
+    entryPoints[`${name}.bundle`] = entryPoints[name];
+    delete entryPoints[name];
+  }
   const result = await build({
     entryPoints,
     outdir: outDir,
@@ -117,6 +128,8 @@ export async function bundleApp(app) {
     logLevel: 'warning',
     legalComments: 'none',
   });
+
+  for (const name of cached) codeCachedEntry(outDir, name);
 
   const nativeBuild = join(workspaceRoot, 'libs/native-ns/build/Release');
   for (const name of NATIVE_ARTIFACTS) {

@@ -32,7 +32,7 @@ const alive = (pid: number) => {
 
 describe('workspacekit ring0 on a real daemon', () => {
   const ids = ['kit-a', 'kit-b', 'kit-c', 'kit-d', 'kit-e', 'kit-f', 'kit-g', 'kit-h', 'kit-i', 'kit-j'];
-  const node = new WorkspaceNode(ids);
+  const node = new WorkspaceNode([...ids, 'kit-initializing'], { 'kit-initializing': 'initializing' });
   let next = 0;
   const take = () => ids[next++]!;
 
@@ -79,6 +79,15 @@ describe('workspacekit ring0 on a real daemon', () => {
     expect(await run.exited).toEqual({ code: 127, signal: null });
     expect(run.output()).toContain('workspacekit: wskit:ring2: setting up the command: execve /no/such/command: ENOENT (ring1 exited with code 127)');
     expect(tornDown(id)).toBe(true);
+  });
+
+  it('a workspace that is not ready: says so, and leaves no id map behind (its maps went in while PrepareForUserNS ran)', async () => {
+    const run = startRing0(node.socket('kit-initializing'), ['/bin/true']);
+    expect(await run.exited).toEqual({ code: 1, signal: null });
+    expect(run.output()).toContain('workspacekit: PrepareForUserNS: workspace kit-initializing is initializing, not ready to start');
+    // ring1's maps, written right behind the refused PrepareForUserNS, were undone by Teardown:
+    // otherwise the next start would find them "already written"
+    expect(node.runtime('kit-initializing')?.idMapWritten ?? { uid: false, gid: false }).toEqual({ uid: false, gid: false });
   });
 
   it('passes exit code 42 through every ring', async () => {

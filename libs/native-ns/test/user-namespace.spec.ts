@@ -1,8 +1,14 @@
-import { writeIdMap, idMapProblem, NativeNsError, spawnStage } from '../src';
-import { spawnCapturing, WORKSPACE_MAP } from './helpers';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { closeFd, idMapProblem, mount, NativeNsError, openPath, setMountAttr, socketPair, spawnHeldStage, spawnStage, umount, writeIdMap } from '../src';
+import { collect, spawnCapturing, WORKSPACE_MAP } from './helpers';
 import { removeFixtureBundles, StageHost } from './stage-host';
 
 const SHELL_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+const O_PATH = 0o10000000;
+
+const isMountPointSync = (path: string): boolean => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === path);
 
 afterAll(removeFixtureBundles);
 
@@ -80,5 +86,49 @@ describe('a held stage created by host root in a workspace-mapped user namespace
     await stage.ready;
     expect(await stage.exited).toEqual({ code: 0, signal: null });
     expect((await output).trim().split('\n')).toEqual(['0', '0', '1']);
+  });
+});
+
+describe('a held stage given its program at release (spawnHeldStage)', () => {
+  it('runs what it gets at release, and a mount namespace it makes then copies mounts made while it was held', async () => {
+    // a private mount point: what is mounted below it later reaches no namespace copied before
+    const dir = mkdtempSync(join(tmpdir(), 'wsrun-held-'));
+    mount({ kind: 'bind', source: dir, target: dir });
+    const [ours, theirs] = socketPair('stream');
+    try {
+      const dirFd = openPath(dir, O_PATH);
+      setMountAttr(dirFd, { propagation: 'private' });
+      closeFd(dirFd);
+      const stage = spawnHeldStage({ name: 'test:held', namespaces: ['user'] });
+      mkdirSync(join(dir, 'late'));
+      mount({ kind: 'fs', source: 'tmpfs', target: join(dir, 'late'), options: 'size=1m' });
+      writeIdMap(stage.pid, 'uid', WORKSPACE_MAP);
+      writeIdMap(stage.pid, 'gid', WORKSPACE_MAP);
+      const output = collect(ours);
+      stage.release({
+        steps: [{ op: 'unshare', namespaces: ['mount'] }, { op: 'rslave' }, { op: 'mount', kind: 'fs', fstype: 'tmpfs', target: '/mnt', options: 'size=1m' }],
+        fds: { 1: theirs, 2: theirs },
+        end: { exec: { argv: ['sh', '-c', `id -u; grep -c " ${dir}/late " /proc/self/mountinfo; grep -c " /mnt " /proc/self/mountinfo`], env: SHELL_ENV } },
+      });
+      closeFd(theirs);
+      expect(await stage.exited).toEqual({ code: 0, signal: null });
+      // root of its namespace, saw the late mount, and could mount (its own namespace)
+      expect((await output).trim().split('\n')).toEqual(['0', '1', '1']);
+      expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toMatch(/ \/mnt .* tmpfs /);
+    } finally {
+      while (isMountPointSync(dir)) umount(dir, { detach: true });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a release without a program, and a program for a stage spawned with one', async () => {
+    const deferred = spawnHeldStage({ namespaces: ['user'] });
+    expect(() => deferred.release()).toThrow(/spawned without a program/);
+    deferred.abort();
+    expect((await deferred.exited).code).toBe(127);
+    const complete = spawnStage({ namespaces: ['user'], hold: true, end: { exit: 0 } });
+    expect(() => complete.release({ end: { exit: 1 } })).toThrow(/spawned with its program/);
+    complete.abort();
+    expect((await complete.exited).code).toBe(127);
   });
 });

@@ -1,4 +1,4 @@
-import type { StageOptions, StageStep } from '@wsrun/native-ns';
+import type { StageProgram, StageStep } from '@wsrun/native-ns';
 import type { KitConfig } from '../config/kit-config';
 import { workspaceSeccompPolicy } from '../seccomp/seccomp-policy';
 
@@ -22,7 +22,15 @@ const SHARE = 3;
 const NEW_ROOT = 0;
 
 /**
- * ring1: root in new user + mount namespaces (held until the daemon wrote its maps). It
+ * ring1 is spawned held in a new user namespace while the daemon still prepares the root (its
+ * maps are written right behind PrepareForUserNS); its program comes at release, with the paths
+ * the daemon answered.
+ */
+export const RING1 = { name: 'wskit:ring1', namespaces: ['user' as const] };
+
+/**
+ * ring1: root in its user namespace; its mount namespace is made at release, so it copies the
+ * root the daemon mounted meanwhile (whatever the propagation of the container's mounts). It
  * assembles ring2's root on ring0's mount point: the mark (the workspace's root filesystem) with
  * /dev, /sys, /workspace, /.workspace (the lift socket), the container's hosts/hostname/resolv.conf
  * and a fresh /tmp. Every target is opened inside the new root (RESOLVE_IN_ROOT): an image whose
@@ -31,8 +39,9 @@ const NEW_ROOT = 0;
  * until ring0 had the daemon mount /proc; installs the seccomp filter and hands the listener up;
  * execs the command.
  */
-export function ringPrograms(config: KitConfig, inputs: RingInputs): StageOptions {
+export function ring1Program(config: KitConfig, inputs: RingInputs): StageProgram {
   const steps: StageStep[] = [
+    { op: 'unshare', namespaces: ['mount'] },
     { op: 'rslave' },
     // opened first: the folders may sit below the mount point the new root goes on
     { op: 'openRoot', register: MARK, path: inputs.markPath },
@@ -62,5 +71,5 @@ export function ringPrograms(config: KitConfig, inputs: RingInputs): StageOption
       },
     },
   ];
-  return { name: 'wskit:ring1', namespaces: ['user', 'mount'], hold: true, steps, end: 'waitChild' };
+  return { steps, end: 'waitChild' };
 }

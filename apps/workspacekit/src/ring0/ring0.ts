@@ -1,11 +1,11 @@
 import { replaceFile, WsError, WsErrorCode, type Logger } from '@wsrun/common';
-import { exitCodeOf, forwardSignals, SeccompSupervisor, spawnStage, warmUpStages, withTimeout, type ExitStatus, type Stage } from '@wsrun/native-ns';
+import { exitCodeOf, forwardSignals, SeccompSupervisor, spawnHeldStage, withTimeout, type ExitStatus, type Stage } from '@wsrun/native-ns';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { KitConfig } from '../config/kit-config';
 import { LiftServer } from '../lift/lift-server';
 import { MountHandler } from '../seccomp/mount-handler';
 import { DaemonClient } from './daemon-client';
-import { RING2_GO, ringPrograms, SECCOMP_LISTENER } from './ring-programs';
+import { RING1, RING2_GO, ring1Program, SECCOMP_LISTENER } from './ring-programs';
 
 /** The workspace's id map: root inside is the workspace user on the node; 1.. the daemon checks. */
 const ID_MAP = [
@@ -29,7 +29,7 @@ export interface RuntimeState {
 
 /**
  * ring0: the workspace's only Node process (the workspace user, no capabilities). It asks the
- * daemon to prepare the root, starts ring1 held until the daemon wrote its maps, has the daemon
+ * daemon to prepare the root and, meanwhile, starts ring1 held until the daemon wrote its maps, has the daemon
  * mount /proc for ring2 before letting it go on, answers ring2's seccomp notifications, forwards
  * every signal, gives the inside a grace period on SIGTERM, calls Teardown on every way out, and
  * exits with the command's status (128+n for a death by signal n).
@@ -40,8 +40,10 @@ export class Ring0 {
   private lift: LiftServer | undefined;
   private supervisor: SeccompSupervisor | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
-  /** PrepareForUserNS succeeded: from here on every way out calls Teardown */
-  private prepared = false;
+  /** the daemon holds state for this start (root prepared, a map written): every way out calls Teardown */
+  private daemonHoldsState = false;
+  /** the WriteIDMapping calls, settled: a failed start waits for them before deciding on Teardown */
+  private mapping: Promise<unknown> | undefined;
   /** ring0's entry -> the command's exec, for the benchmark (tools/bench) */
   readonly timings: { startedAt: bigint; execAt?: bigint; marks: [string, bigint][] } = { startedAt: process.hrtime.bigint(), marks: [] };
   private mark(label: string): void {
@@ -57,29 +59,42 @@ export class Ring0 {
     let stopForwarding: (() => void) | undefined;
     try {
       this.daemon = DaemonClient.open(this.config.daemonSocket);
+      const daemon = this.daemon;
       let sent!: () => void;
       const requestSent = new Promise<void>((resolve) => (sent = resolve));
-      const preparing = this.daemon.prepareForUserNSWhenReady(this.config.connectTimeoutMs, sent);
-      // one-time work of our own while the daemon prepares the root: once the request is out,
-      // for until then the connection's set-up needs this thread
+      let prepareFailed = false;
+      const preparing = daemon.prepareForUserNSWhenReady(this.config.connectTimeoutMs, sent);
+      preparing.catch(() => (prepareFailed = true));
+      // the connection's set-up needs this thread until the request is out
       await Promise.race([requestSent, preparing.then(() => undefined, () => undefined)]);
+      if (prepareFailed) await preparing;
       this.mark('request sent');
-      warmUpStages();
+
+      // ring1 is cloned, and its maps written, while the daemon prepares the root: the daemon takes
+      // a workspace's calls one at a time, so the maps follow right behind PrepareForUserNS
+      const ring1 = spawnHeldStage(RING1);
+      this.ring1 = ring1;
+      ring1.ready.catch(() => undefined);
+      stopForwarding = forwardSignals(ring1.pidfd, (signal) => this.onSignal(signal));
+      this.mark('ring1 spawned');
+      const mapping = Promise.all(
+        [false, true].map((gid) =>
+          daemon.writeIdMapping(ring1.pid, gid, ID_MAP).then(() => {
+            this.mark(gid ? 'gid' : 'uid');
+            this.daemonHoldsState = true;
+          }),
+        ),
+      );
+      this.mapping = mapping.catch(() => undefined); // awaited below; on a way out, before Teardown
       this.prepareRuntimeDir();
       this.lift = new LiftServer(this.config.liftSocket, () => this.ring1?.pidfd, this.log);
       this.lift.listen();
       const prepared = await preparing;
-      this.prepared = true;
+      this.daemonHoldsState = true;
       this.mark('prepared');
-
-      const ring1 = spawnStage(ringPrograms(this.config, { markPath: prepared.markPath, workspacePath: prepared.workspacePath, env }));
-      this.ring1 = ring1;
-      this.mark('ring1 spawned');
-      ring1.ready.catch(() => undefined);
-      stopForwarding = forwardSignals(ring1.pidfd, (signal) => this.onSignal(signal));
-      await Promise.all([this.daemon.writeIdMapping(ring1.pid, false, ID_MAP), this.daemon.writeIdMapping(ring1.pid, true, ID_MAP)]);
-      ring1.release();
+      await mapping;
       this.mark('mapped');
+      ring1.release(ring1Program(this.config, { markPath: prepared.markPath, workspacePath: prepared.workspacePath, env }));
 
       const ring2 = ring1.nested!;
       const { pid: ring2Pid } = await withTimeout(Promise.race([ring2.spawned(), failureOf(ring1.ready)]), RING2_READY_MS, 'ring1 starting ring2');
@@ -150,8 +165,9 @@ export class Ring0 {
 
   private async teardown(): Promise<void> {
     if (!this.daemon) return;
+    await this.mapping;
     try {
-      if (this.prepared) await this.daemon.teardown();
+      if (this.daemonHoldsState) await this.daemon.teardown();
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'Teardown failed');
     } finally {

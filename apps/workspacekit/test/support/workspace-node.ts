@@ -13,17 +13,27 @@ export const WORKSPACE_UID = 33333;
  * knows the workspaces the test asks for (written in the daemon's registry format, version 1,
  * as a node that created them earlier would have left it).
  */
+interface RuntimeRecord {
+  prepared: boolean;
+  tornDown: boolean;
+  idMapWritten: { uid: boolean; gid: boolean };
+}
+
 export class WorkspaceNode {
   readonly stateDir = mkdtempSync(join(tmpdir(), 'wsrun-kit-node-'));
   daemon: ChildProcess | undefined;
   daemonLog = '';
 
-  constructor(readonly workspaces: string[]) {
+  /** `states`: a workspace in another state than 'ready' (e.g. 'initializing': its files are not there yet) */
+  constructor(
+    readonly workspaces: string[],
+    states: Record<string, string> = {},
+  ) {
     chmodSync(this.stateDir, 0o755);
     const records = workspaces.map((id) => ({
       id,
       owner: 'test',
-      state: 'ready',
+      state: states[id] ?? 'ready',
       createdAt: new Date().toISOString(),
       idMapping: [
         { containerId: 0, hostId: 33333, size: 1 },
@@ -55,10 +65,10 @@ export class WorkspaceNode {
   }
 
   /** The daemon's runtime state of each workspace (runtime.json: what this boot needs, see ws-daemon's RegistryRepository). */
-  runtime(id: string): { prepared: boolean; tornDown: boolean } | undefined {
+  runtime(id: string): RuntimeRecord | undefined {
     const file = join(this.stateDir, 'runtime.json');
     if (!existsSync(file)) return undefined;
-    return (JSON.parse(readFileSync(file, 'utf8')) as { workspaces: Record<string, { prepared: boolean; tornDown: boolean }> }).workspaces[id];
+    return (JSON.parse(readFileSync(file, 'utf8')) as { workspaces: Record<string, RuntimeRecord> }).workspaces[id];
   }
 
   async start(): Promise<void> {

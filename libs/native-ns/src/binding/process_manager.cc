@@ -118,8 +118,10 @@ class ProcessManager {
         jobs_.pop_front();
       }
       int pidfd = -1;
-      pid_t pid = ns_spawn_stage(&job->req, &pidfd, &job->err);
+      void *block = nullptr;
+      pid_t pid = ns_spawn_stage(&job->req, &pidfd, &block, &job->err);
       if (pid > 0) {
+        blocks_[pidfd] = block;
         // the watcher keeps its own pidfd; JS gets a duplicate it may close whenever it likes
         int js_fd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
         watched_[pidfd] = pid;
@@ -146,6 +148,9 @@ class ProcessManager {
     epoll_ctl(epfd_, EPOLL_CTL_DEL, pidfd, nullptr);
     pid_t pid = watched_[pidfd];
     watched_.erase(pidfd);
+    // the child exec'd or died long ago: its stack and arguments can go
+    ns_spawn_free(blocks_[pidfd]);
+    blocks_.erase(pidfd);
     close(pidfd);
     auto *event = new ExitEvent{pid, -1, 0};
     if (info.si_code == CLD_EXITED) event->code = info.si_status;
@@ -173,6 +178,7 @@ class ProcessManager {
   std::condition_variable cv_;
   std::deque<SpawnJob *> jobs_;
   std::map<int, pid_t> watched_;  // manager thread only
+  std::map<int, void *> blocks_;  // manager thread only: what each memory-sharing child used
 };
 
 ProcessManager *manager = nullptr;

@@ -28,7 +28,14 @@ struct ns_spawn_request {
 };
 
 /* Creates the stage. Returns its pid (and a pidfd in *pidfd_out) or -1 with err. The pdeath
- * signal fires when the CALLING THREAD exits: call this from a thread that outlives the stage. */
-pid_t ns_spawn_stage(const struct ns_spawn_request *req, int *pidfd_out, struct ns_error *err);
+ * signal fires when the CALLING THREAD exits: call this from a thread that outlives the stage.
+ * With block_out (and no cgroup_fd) the child shares this process's memory until its exec
+ * (clone(CLONE_VM), like posix_spawn): the calling thread must have every signal blocked, and
+ * *block_out must be given to ns_spawn_free once the child is reaped. Without, the child is a
+ * copy (fork-like; what a small single-threaded stage uses). */
+pid_t ns_spawn_stage(const struct ns_spawn_request *req, int *pidfd_out, void **block_out, struct ns_error *err);
+
+/* Frees what a memory-sharing child used (NULL: nothing). */
+void ns_spawn_free(void *block);
 
 #endif

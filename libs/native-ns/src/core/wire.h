@@ -56,6 +56,7 @@
 #define OP_HOSTNAME 32  /* [bytes] */
 #define OP_RSLAVE 33    /* [] make the whole mount namespace rslave */
 #define OP_SETCREDS 34  /* [int uid, int gid, int group...]: switch ids now (e.g. to root of a joined user namespace) */
+#define OP_UNSHARE 35   /* [int clone flags]: new namespaces for the stage itself, now */
 /* Program directives: the end */
 #define OP_EXEC 40      /* exec ARGV with ENV in CWD */
 #define OP_WAIT_CHILD 41 /* stay as the waiter of the spawned stage: forward signals, exit with its status */

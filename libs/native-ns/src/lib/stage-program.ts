@@ -62,6 +62,11 @@ export type StageStep =
   | { op: 'hostname'; name: string }
   /** makes every mount of the stage's namespace a slave: nothing propagates back out */
   | { op: 'rslave' }
+  /**
+   * new namespaces for the stage itself, at this point of its program: e.g. a mount namespace
+   * made only once the stage is released (so it copies mounts the node made while it was held)
+   */
+  | { op: 'unshare'; namespaces: Namespace[] }
   /** switches ids now (e.g. to root of a user namespace just joined, before spawning a stage) */
   | { op: 'setCreds'; uid: number; gid: number; groups?: number[] };
 
@@ -185,6 +190,8 @@ export function describeStep(step: StageStep): string {
       return `${step.op} ${step.path}`;
     case 'wait':
       return `wait ${step.tag}`;
+    case 'unshare':
+      return `unshare ${step.namespaces.join(',')}`;
     default:
       return step.op;
   }
@@ -290,6 +297,9 @@ export function encodeStage(options: NestedStageOptions): EncodedStage {
         break;
       case 'rslave':
         put(Op.RSLAVE);
+        break;
+      case 'unshare':
+        put(Op.UNSHARE, [cloneFlags(step.namespaces)]);
         break;
       case 'setCreds':
         put(Op.SETCREDS, [step.uid, step.gid, ...(step.groups ?? [])]);

@@ -4,7 +4,7 @@ import { constants as osConstants } from 'node:os';
 import { loadNative, native } from './loader';
 import { NativeNsError } from './native-ns.error';
 import type { NativeChannel } from './native';
-import { cloneFlags, encodeStage, signalNumber, type EncodedStage, type StageOptions } from './stage-program';
+import { cloneFlags, encodeStage, signalNumber, type EncodedStage, type NestedStageOptions, type StageOptions } from './stage-program';
 import { decodeRecord, encodeRecord, fieldInt, fieldString, type DecodedRecord } from './wire';
 import { Msg } from './wire-constants';
 
@@ -87,7 +87,7 @@ export class StageChannel extends EventEmitter {
   constructor(
     fd: number,
     readonly name: string,
-    private readonly stepNames: string[],
+    protected stepNames: string[],
   ) {
     super();
     this.ready = new Promise<void>((resolve, reject) => (this.settleReady = { resolve, reject }));
@@ -307,18 +307,22 @@ export class NestedStage extends StageChannel {
   }
 }
 
+/** What a stage spawned with spawnHeldStage runs once released. */
+export type StageProgram = Omit<NestedStageOptions, 'name' | 'namespaces'>;
+
 /** A stage this process spawned: its pid, a pidfd, and its exit status. */
 export class Stage extends StageChannel {
   readonly pid: number;
   readonly pidfd: number;
   readonly exited: Promise<ExitStatus>;
-  /** the stage spawned by this stage's `spawn` step, if any */
-  readonly nested?: NestedStage;
+  /** the stage spawned by this stage's `spawn` step, if any (from its release, when held) */
+  nested?: NestedStage;
   private released = false;
-  private readonly pending: { program: Buffer; fds: number[]; closeAfterSend: number[] };
+  /** the program, encoded; undefined for a held stage that gets it at release */
+  private pending: { program: Buffer; fds: number[]; closeAfterSend: number[] } | undefined;
 
-  constructor(pid: number, pidfd: number, channelFd: number, encoded: EncodedStage, hold: boolean) {
-    super(channelFd, encoded.options.name ?? 'wsrun-stage', encoded.stepNames);
+  constructor(pid: number, pidfd: number, channelFd: number, name: string, encoded: EncodedStage | undefined, hold: boolean) {
+    super(channelFd, name, encoded?.stepNames ?? []);
     this.pid = pid;
     this.pidfd = pidfd;
     this.exited = new Promise<ExitStatus>((resolve) => {
@@ -328,14 +332,23 @@ export class Stage extends StageChannel {
       native().close(pidfd);
       return status;
     });
-    this.pending = { program: withPayload(Msg.PROGRAM, encoded.program), fds: encoded.fds, closeAfterSend: encoded.closeAfterSend };
-    this.nested = startNested(encoded, this);
+    if (encoded) this.adopt(encoded);
     if (!hold) this.sendProgram();
   }
 
-  /** Lets a held stage exec (after its id maps were written). */
-  release(): void {
+  /**
+   * Lets a held stage exec (after its id maps were written). A stage from spawnHeldStage gets its
+   * program now, encoded here: what it runs may depend on answers that came while it was held.
+   * Throws (and the stage stays held) when the program is invalid.
+   */
+  release(program?: StageProgram): void {
     if (this.released) return;
+    if (program) {
+      if (this.pending) throw new TypeError(`release: stage ${this.name} was spawned with its program`);
+      this.adopt(encodeStage({ ...program, name: this.name }));
+    } else if (!this.pending) {
+      throw new TypeError(`release: stage ${this.name} was spawned without a program and needs one now`);
+    }
     this.send(encodeRecord(Msg.RELEASE, []));
     this.sendProgram();
   }
@@ -354,10 +367,17 @@ export class Stage extends StageChannel {
     native().pidfdSendSignal(this.pidfd, signalNumber(signal, osConstants.signals.SIGTERM));
   }
 
+  private adopt(encoded: EncodedStage): void {
+    this.stepNames = encoded.stepNames;
+    this.pending = { program: withPayload(Msg.PROGRAM, encoded.program), fds: encoded.fds, closeAfterSend: encoded.closeAfterSend };
+    this.nested = startNested(encoded, this);
+  }
+
   private sendProgram(): void {
+    const pending = this.pending!;
     this.released = true;
-    this.send(this.pending.program, this.pending.fds);
-    for (const fd of this.pending.closeAfterSend) native().close(fd);
+    this.send(pending.program, pending.fds);
+    for (const fd of pending.closeAfterSend) native().close(fd);
   }
 }
 
@@ -393,8 +413,21 @@ export function warmUpStages(): void {
  * namespace the caller may not create); failures inside the stage reject `ready`.
  */
 export function spawnStage(options: StageOptions): Stage {
+  return spawn(options, encodeStage(options), options.hold ?? false);
+}
+
+/**
+ * Spawns a stage held before its exec, whose program is given at release
+ * (`stage.release(program)`): the clone, and the id maps its parent has written meanwhile, need
+ * not wait for what the program depends on.
+ */
+export function spawnHeldStage(options: Pick<StageOptions, 'name' | 'namespaces' | 'pdeathsig' | 'cgroupFd'>): Stage {
+  return spawn(options, undefined, true);
+}
+
+function spawn(options: Pick<StageOptions, 'name' | 'namespaces' | 'pdeathsig' | 'cgroupFd'>, encoded: EncodedStage | undefined, hold: boolean): Stage {
   const { helperFd: exeFd } = processManager();
-  const encoded = encodeStage(options);
+  const name = options.name ?? 'wsrun-stage';
   const [nodeEnd, childEnd] = native().socketpair('seqpacket');
   let spawned: { pid: number; pidfd: number };
   try {
@@ -402,20 +435,20 @@ export function spawnStage(options: StageOptions): Stage {
       cloneFlags: cloneFlags(options.namespaces),
       channelFd: childEnd,
       exeFd,
-      name: options.name ?? 'wsrun-stage',
+      name,
       pdeathsig: signalNumber(options.pdeathsig, osConstants.signals.SIGKILL),
-      hold: options.hold ?? false,
+      hold,
       ...(options.cgroupFd !== undefined ? { cgroupFd: options.cgroupFd } : {}),
     });
   } catch (err) {
     native().close(nodeEnd);
     native().close(childEnd);
-    for (const fd of encoded.closeAfterSend) native().close(fd);
-    for (const { parentEnd } of encoded.nested.values()) native().close(parentEnd);
+    for (const fd of encoded?.closeAfterSend ?? []) native().close(fd);
+    for (const { parentEnd } of encoded?.nested.values() ?? []) native().close(parentEnd);
     throw err;
   }
   native().close(childEnd);
-  return new Stage(spawned.pid, spawned.pidfd, nodeEnd, encoded, options.hold ?? false);
+  return new Stage(spawned.pid, spawned.pidfd, nodeEnd, name, encoded, hold);
 }
 
 /** Rejects with ETIMEDOUT when `promise` does not settle within ms. */

@@ -42,6 +42,7 @@ export const Op = {
   HOSTNAME: 32,
   RSLAVE: 33,
   SETCREDS: 34,
+  UNSHARE: 35,
   EXEC: 40,
   WAIT_CHILD: 41,
   EXIT: 42,

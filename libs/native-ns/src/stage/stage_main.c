@@ -352,7 +352,7 @@ static int step_spawn(int index, struct wire_cursor *b, struct ns_error *err) {
   req.cgroup_fd = -1;
   if (S.child > 0) fail_protocol("only one nested stage per stage");
   int pidfd = -1;
-  pid_t pid = ns_spawn_stage(&req, &pidfd, err);
+  pid_t pid = ns_spawn_stage(&req, &pidfd, NULL, err);
   if (pid < 0) return -1;
   /* our copy of the child's channel must go, or Node never sees it close at the child's exec */
   close(req.channel_fd);
@@ -449,6 +449,11 @@ static int run_step(int index, const struct step *st, struct ns_error *err) {
     case OP_HOSTNAME: {
       char *name = get_str(&b);
       if (sethostname(name, strlen(name)) < 0) return ns_fail(err, errno, "sethostname", name);
+      return 0;
+    }
+    case OP_UNSHARE: {
+      int flags = (int)get_int(&b);
+      if (unshare(flags) < 0) return ns_fail(err, errno, "unshare", NULL);
       return 0;
     }
     case OP_RSLAVE:

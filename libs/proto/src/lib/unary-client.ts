@@ -18,7 +18,7 @@ export interface UnaryCallOptions {
   /** the call's deadline, sent as grpc-timeout too (default 30 s) */
   timeoutMs?: number;
   waitForReady?: boolean;
-  /** called once the request is handed to the connection: work of the caller's own can go on while the server works */
+  /** called once the request is written to the socket: work of the caller's own can go on while the server works */
   onSent?: () => void;
 }
 
@@ -150,7 +150,9 @@ function exchange(session: http2.ClientHttp2Session, path: string, body: Buffer,
     frame.writeUInt32BE(body.length, 1);
     body.copy(frame, PREFIX);
     stream.end(frame);
-    onSent?.();
+    // node:http2 writes the frames to the socket from an immediate: one of ours queued now runs
+    // after it, when the request really is on its way
+    if (onSent) setImmediate(onSent);
   });
 }
 
