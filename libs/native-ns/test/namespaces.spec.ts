@@ -109,9 +109,12 @@ describe('stage failures', () => {
 
   it('a stage killed before it read its program is reported as gone, not as a socket error', async () => {
     // the program (with the nested stage's channel in it) is unread when the stage dies: the
-    // kernel resets the channel, which libuv reports as a poll error
+    // kernel resets the channel, which libuv reports as a poll error. Released and killed in one
+    // go (a held stage reads its program only after its exec): killed right after spawnStage
+    // returned, a stage on a busy machine had time to start before the kill came
     for (let i = 0; i < 10; i++) {
-      const stage = spawnStage({ steps: [{ op: 'spawn', stage: { name: 'inner', end: { exec: { argv: ['/bin/true'] } } } }], end: 'waitChild' });
+      const stage = spawnStage({ hold: true, steps: [{ op: 'spawn', stage: { name: 'inner', end: { exec: { argv: ['/bin/true'] } } } }], end: 'waitChild' });
+      stage.release();
       process.kill(stage.pid, 'SIGKILL');
       await expect(stage.ready).rejects.toMatchObject({ code: 'ECHILD', message: expect.stringContaining('went away before it finished setting up') });
       expect(await stage.exited).toEqual({ code: null, signal: 'SIGKILL' });
