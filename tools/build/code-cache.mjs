@@ -27,7 +27,7 @@ writeFileSync(file + '.cache', script.createCachedData());
 
 const loader = (bundle) => `'use strict';
 // Loads ${bundle} with its V8 code cache (tools/build/code-cache.mjs): a rejected or missing cache
-// only means a normal compile.
+// only means a normal compile. WSRUN_CODE_CACHE_DEBUG=1 tells which it was, on stderr.
 const { readFileSync } = require('node:fs');
 const { wrap } = require('node:module');
 const { join } = require('node:path');
@@ -40,6 +40,9 @@ try {
   // no cache: compile as usual
 }
 const script = new Script(wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
+if (process.env.WSRUN_CODE_CACHE_DEBUG) {
+  process.stderr.write(\`code cache: \${cachedData === undefined ? 'missing' : script.cachedDataRejected ? 'rejected' : 'accepted'}\\n\`);
+}
 script.runInThisContext()(exports, require, module, file, __dirname);
 `;
 

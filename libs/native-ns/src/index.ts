@@ -23,5 +23,5 @@ export {
   type StageOptions,
   cloneFlags,
 } from './lib/stage-program';
-export { spawnStage, spawnHeldStage, warmUpStages, Stage, NestedStage, StageChannel, withTimeout, exitCodeOf, type ExitStatus, type StageProgram } from './lib/stage';
+export { spawnStage, spawnHeldStage, Stage, NestedStage, StageChannel, withTimeout, exitCodeOf, type ExitStatus, type StageProgram } from './lib/stage';
 export { StageExit } from './lib/wire-constants';

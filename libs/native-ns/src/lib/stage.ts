@@ -401,14 +401,6 @@ function startNested(encoded: EncodedStage, parent: StageChannel): NestedStage |
 }
 
 /**
- * Starts the process manager thread and opens the stage helper ahead of the first spawnStage,
- * so that a caller can overlap this one-time work with something else (e.g. a first RPC).
- */
-export function warmUpStages(): void {
-  processManager();
-}
-
-/**
  * Spawns a stage process. Throws NativeNsError when the clone itself fails (e.g. EPERM for a
  * namespace the caller may not create); failures inside the stage reject `ready`.
  */
