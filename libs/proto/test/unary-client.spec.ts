@@ -8,7 +8,7 @@ import { bindUnix, inWorkspace, shutdownServer, UnaryClient } from '../src';
 const methods = inWorkspace.InWorkspaceServiceService;
 type Handlers = Partial<Record<keyof typeof methods, UntypedHandleCall>>;
 
-describe('UnaryClient (gRPC over node:http2)', () => {
+describe('UnaryClient (gRPC on its own HTTP/2 client)', () => {
   let dir: string;
   let socket: string;
   const servers: Server[] = [];

@@ -1,0 +1,230 @@
+import { HpackError } from './hpack-error';
+import { huffmanDecode } from './huffman';
+
+export { HpackError };
+
+/**
+ * HPACK (RFC 7541) for a client that only needs to read a server's headers and write its own
+ * requests. The decoder is complete (static and dynamic table, size updates, Huffman strings);
+ * the encoder writes literals that never touch the peer's dynamic table and never use Huffman,
+ * so it is correct for any server whatever its table settings.
+ */
+
+export type HeaderList = [name: string, value: string][];
+
+/** RFC 7541 Appendix A. */
+const STATIC_TABLE: readonly (readonly [string, string])[] = [
+  [':authority', ''],
+  [':method', 'GET'],
+  [':method', 'POST'],
+  [':path', '/'],
+  [':path', '/index.html'],
+  [':scheme', 'http'],
+  [':scheme', 'https'],
+  [':status', '200'],
+  [':status', '204'],
+  [':status', '206'],
+  [':status', '304'],
+  [':status', '400'],
+  [':status', '404'],
+  [':status', '500'],
+  ['accept-charset', ''],
+  ['accept-encoding', 'gzip, deflate'],
+  ['accept-language', ''],
+  ['accept-ranges', ''],
+  ['accept', ''],
+  ['access-control-allow-origin', ''],
+  ['age', ''],
+  ['allow', ''],
+  ['authorization', ''],
+  ['cache-control', ''],
+  ['content-disposition', ''],
+  ['content-encoding', ''],
+  ['content-language', ''],
+  ['content-length', ''],
+  ['content-location', ''],
+  ['content-range', ''],
+  ['content-type', ''],
+  ['cookie', ''],
+  ['date', ''],
+  ['etag', ''],
+  ['expect', ''],
+  ['expires', ''],
+  ['from', ''],
+  ['host', ''],
+  ['if-match', ''],
+  ['if-modified-since', ''],
+  ['if-none-match', ''],
+  ['if-range', ''],
+  ['if-unmodified-since', ''],
+  ['last-modified', ''],
+  ['link', ''],
+  ['location', ''],
+  ['max-forwards', ''],
+  ['proxy-authenticate', ''],
+  ['proxy-authorization', ''],
+  ['range', ''],
+  ['referer', ''],
+  ['refresh', ''],
+  ['retry-after', ''],
+  ['server', ''],
+  ['set-cookie', ''],
+  ['strict-transport-security', ''],
+  ['transfer-encoding', ''],
+  ['user-agent', ''],
+  ['vary', ''],
+  ['via', ''],
+  ['www-authenticate', ''],
+];
+
+/** Each entry's size counts 32 octets of overhead (RFC 7541 §4.1). */
+const ENTRY_OVERHEAD = 32;
+
+/** One connection's decoding context: the dynamic table outlives each header block. */
+export class HpackDecoder {
+  /** newest first, as HPACK indexes it */
+  private readonly dynamic: [string, string][] = [];
+  private size = 0;
+  private maxSize: number;
+
+  /** `limit`: the SETTINGS_HEADER_TABLE_SIZE this side announced (4096 unless it sent another) */
+  constructor(private readonly limit = 4096) {
+    this.maxSize = limit;
+  }
+
+  /** Decodes one complete header block (HEADERS plus any CONTINUATION payloads, joined). */
+  decode(block: Buffer): HeaderList {
+    const headers: HeaderList = [];
+    let pos = 0;
+    let fieldSeen = false;
+    const int = (prefixBits: number): number => {
+      const [value, next] = readInteger(block, pos, prefixBits);
+      pos = next;
+      return value;
+    };
+    const str = (): string => {
+      if (pos >= block.length) throw new HpackError('a header block ends inside a string');
+      const huffman = (block[pos]! & 0x80) !== 0;
+      const length = int(7);
+      if (pos + length > block.length) throw new HpackError('a header string is longer than its block');
+      const raw = block.subarray(pos, pos + length);
+      pos += length;
+      return huffman ? huffmanDecode(raw) : raw.toString('latin1');
+    };
+    while (pos < block.length) {
+      const b = block[pos]!;
+      if (b & 0x80) {
+        // indexed header field
+        const index = int(7);
+        const [name, value] = this.entry(index);
+        headers.push([name, value]);
+        fieldSeen = true;
+      } else if ((b & 0xc0) === 0x40) {
+        // literal with incremental indexing
+        const index = int(6);
+        const name = index === 0 ? str() : this.entry(index)[0];
+        const value = str();
+        headers.push([name, value]);
+        this.insert(name, value);
+        fieldSeen = true;
+      } else if ((b & 0xe0) === 0x20) {
+        // dynamic table size update: only at the start of a block
+        if (fieldSeen) throw new HpackError('a dynamic table size update after a header field');
+        const size = int(5);
+        if (size > this.limit) throw new HpackError(`a dynamic table size update to ${size} above the announced ${this.limit}`);
+        this.maxSize = size;
+        this.evict(0);
+      } else {
+        // literal without indexing (0000) or never indexed (0001): 4-bit name index
+        const index = int(4);
+        const name = index === 0 ? str() : this.entry(index)[0];
+        headers.push([name, str()]);
+        fieldSeen = true;
+      }
+    }
+    return headers;
+  }
+
+  private entry(index: number): readonly [string, string] {
+    if (index === 0) throw new HpackError('header index 0');
+    if (index <= STATIC_TABLE.length) return STATIC_TABLE[index - 1]!;
+    const e = this.dynamic[index - STATIC_TABLE.length - 1];
+    if (!e) throw new HpackError(`header index ${index} is not in the table`);
+    return e;
+  }
+
+  private insert(name: string, value: string): void {
+    const size = name.length + value.length + ENTRY_OVERHEAD;
+    this.evict(size);
+    // an entry larger than the whole table empties it and is not added (RFC 7541 §4.4)
+    if (size > this.maxSize) return;
+    this.dynamic.unshift([name, value]);
+    this.size += size;
+  }
+
+  /** Makes room for `incoming` octets. */
+  private evict(incoming: number): void {
+    while (this.dynamic.length > 0 && this.size + incoming > this.maxSize) {
+      const [n, v] = this.dynamic.pop()!;
+      this.size -= n.length + v.length + ENTRY_OVERHEAD;
+    }
+  }
+}
+
+/** RFC 7541 §5.1: an integer in an N-bit prefix, continued in 7-bit groups. Returns [value, next]. */
+function readInteger(buf: Buffer, start: number, prefixBits: number): [number, number] {
+  const max = (1 << prefixBits) - 1;
+  let pos = start;
+  let value = buf[pos++]! & max;
+  if (value < max) return [value, pos];
+  for (let shift = 0; ; shift += 7) {
+    if (pos >= buf.length) throw new HpackError('a header block ends inside an integer');
+    if (shift > 28) throw new HpackError('a header integer is too large');
+    const b = buf[pos++]!;
+    value += (b & 0x7f) * 2 ** shift;
+    if ((b & 0x80) === 0) return [value, pos];
+  }
+}
+
+function writeInteger(out: number[], value: number, prefixBits: number, firstByteFlags: number): void {
+  const max = (1 << prefixBits) - 1;
+  if (value < max) {
+    out.push(firstByteFlags | value);
+    return;
+  }
+  out.push(firstByteFlags | max);
+  let rest = value - max;
+  while (rest >= 0x80) {
+    out.push((rest & 0x7f) | 0x80);
+    rest = Math.floor(rest / 128);
+  }
+  out.push(rest);
+}
+
+const STATIC_NAME_INDEX = new Map<string, number>();
+STATIC_TABLE.forEach(([name], i) => {
+  if (!STATIC_NAME_INDEX.has(name)) STATIC_NAME_INDEX.set(name, i + 1);
+});
+
+/**
+ * A header block of literal fields "without indexing" (RFC 7541 §6.2.2): the name by its static
+ * index when it has one, strings raw. Nothing enters the server's dynamic table.
+ */
+export function encodeHeaders(headers: HeaderList): Buffer {
+  const out: number[] = [];
+  const str = (s: string): void => {
+    const bytes = Buffer.from(s, 'latin1');
+    writeInteger(out, bytes.length, 7, 0);
+    for (const b of bytes) out.push(b);
+  };
+  for (const [name, value] of headers) {
+    const index = STATIC_NAME_INDEX.get(name);
+    if (index !== undefined) writeInteger(out, index, 4, 0);
+    else {
+      out.push(0);
+      str(name);
+    }
+    str(value);
+  }
+  return Buffer.from(out);
+}
