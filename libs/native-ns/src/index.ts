@@ -7,6 +7,7 @@ export * from './lib/capabilities';
 export * from './lib/id-map';
 export * from './lib/mounts';
 export * from './lib/fd-passing';
+export * from './lib/unix-stream';
 export * from './lib/processes';
 export * from './lib/seccomp';
 export * from './lib/ns-ops';

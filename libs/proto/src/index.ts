@@ -7,3 +7,4 @@ export * as health from './generated/grpc/health/v1/health';
 export { HealthStatusBoard, ServingStatus } from './lib/health.service';
 export * from './lib/grpc-transport';
 export * from './lib/unary-client';
+export type { H2Connector, H2Transport } from './lib/h2/transport';

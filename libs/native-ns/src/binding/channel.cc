@@ -127,7 +127,8 @@ class Channel : public Napi::ObjectWrap<Channel> {
     }
   }
 
-  // send(data: Buffer, fds?: number[]): one message; throws EAGAIN if the socket is full.
+  // send(data: Buffer, fds?: number[]) -> bytes sent: one message; throws EAGAIN if the socket is
+  // full. On a SOCK_STREAM socket fewer bytes than given may go (the rest is the caller's).
   Napi::Value Send(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (fd_ < 0) throw MakeErrno(env, EBADF, "sendmsg");
@@ -140,10 +141,9 @@ class Channel : public Napi::ObjectWrap<Channel> {
     }
     ns_error err;
     ns_error_clear(&err);
-    if (ns_send_with_fds(fd_, data.Data(), data.Length(), fds.data(), static_cast<int>(fds.size()), &err) < 0) {
-      throw MakeError(env, err);
-    }
-    return env.Undefined();
+    ssize_t sent = ns_send_with_fds(fd_, data.Data(), data.Length(), fds.data(), static_cast<int>(fds.size()), &err);
+    if (sent < 0) throw MakeError(env, err);
+    return Napi::Number::New(env, static_cast<double>(sent));
   }
 
   Napi::Value Close(const Napi::CallbackInfo &info) {

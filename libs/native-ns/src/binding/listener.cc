@@ -100,11 +100,11 @@ class Listener : public Napi::ObjectWrap<Listener> {
   Napi::Env env_ = nullptr;
 };
 
-// connectUnix(path, seqpacket) -> fd (blocking connect)
+// connectUnix(path, seqpacket, nonblocking) -> fd
 Napi::Value ConnectUnix(const Napi::CallbackInfo &info) {
   ns_error err;
   ns_error_clear(&err);
-  int fd = ns_connect_unix(ArgString(info, 0, "path").c_str(), ArgBool(info, 1, true) ? 1 : 0, &err);
+  int fd = ns_connect_unix(ArgString(info, 0, "path").c_str(), ArgBool(info, 1, true) ? 1 : 0, ArgBool(info, 2, false) ? 1 : 0, &err);
   if (fd < 0) throw MakeError(info.Env(), err);
   return Napi::Number::New(info.Env(), fd);
 }

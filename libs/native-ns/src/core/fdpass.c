@@ -105,10 +105,12 @@ int ns_listen_unix(const char *path, int seqpacket, int backlog, struct ns_error
   return fd;
 }
 
-int ns_connect_unix(const char *path, int seqpacket, struct ns_error *err) {
+int ns_connect_unix(const char *path, int seqpacket, int nonblocking, struct ns_error *err) {
   struct sockaddr_un addr;
   if (unix_address(path, &addr, err) < 0) return -1;
-  int fd = socket(AF_UNIX, (seqpacket ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+  // a non-blocking unix connect still completes at once, or fails with EAGAIN when the
+  // listener's backlog is full (never EINPROGRESS): a stuck server cannot block the caller
+  int fd = socket(AF_UNIX, (seqpacket ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0);
   if (fd < 0) return ns_fail(err, errno, "socket", path);
   if (NS_RETRY_EINTR(connect(fd, (struct sockaddr *)&addr, sizeof(addr))) < 0) {
     int saved = errno;

@@ -29,7 +29,7 @@ struct ns_peer_cred {
 int ns_listen_unix(const char *path, int seqpacket, int backlog, struct ns_error *err);
 
 /* Connects to a unix socket (blocking, close-on-exec). Returns the fd or -1. */
-int ns_connect_unix(const char *path, int seqpacket, struct ns_error *err);
+int ns_connect_unix(const char *path, int seqpacket, int nonblocking, struct ns_error *err);
 
 /* Reads SO_PEERCRED of a connected unix socket. Returns 0 or -1. */
 int ns_get_peer_cred(int sock, struct ns_peer_cred *out, struct ns_error *err);

@@ -64,8 +64,9 @@ export class FdChannel {
     this.channel = new (native().Channel)(fd, (data, fds, error) => onMessage(data === null ? null : { data, fds }, error));
   }
 
-  send(data: Buffer, fds: number[] = []): void {
-    this.channel.send(data, fds);
+  /** Sends one message; returns the bytes sent (on a stream socket possibly fewer than given). */
+  send(data: Buffer, fds: number[] = []): number {
+    return this.channel.send(data, fds);
   }
 
   close(): void {
@@ -101,7 +102,11 @@ function createListener(path: string, seqpacket: boolean, onConnection: (fd: num
   return new (native().Listener)(path, seqpacket, (fd, peer) => onConnection(fd, { pid: peer.pid ?? 0, uid: peer.uid ?? -1, gid: peer.gid ?? -1 }));
 }
 
-/** Connects to a unix socket (SOCK_SEQPACKET by default); returns the fd. */
-export function connectUnix(path: string, opts: { seqpacket?: boolean } = {}): number {
-  return native().connectUnix(path, opts.seqpacket ?? true);
+/**
+ * Connects to a unix socket (SOCK_SEQPACKET by default); returns the fd. `nonblocking`: the fd
+ * is O_NONBLOCK from the start, so a server whose backlog is full gives EAGAIN instead of
+ * blocking the caller.
+ */
+export function connectUnix(path: string, opts: { seqpacket?: boolean; nonblocking?: boolean } = {}): number {
+  return native().connectUnix(path, opts.seqpacket ?? true, opts.nonblocking ?? false);
 }

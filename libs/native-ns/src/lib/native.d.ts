@@ -2,7 +2,7 @@
 // calls it; everything else uses the typed functions in ../index.ts.
 
 export interface NativeChannel {
-  send(data: Buffer, fds?: number[]): void;
+  send(data: Buffer, fds?: number[]): number;
   close(): void;
   ref(): void;
   unref(): void;
@@ -42,7 +42,7 @@ export interface NativeListener {
 
 export interface NativeBinding {
   Listener: new (path: string, seqpacket: boolean, onConnection: (fd: number, peer: { pid?: number; uid?: number; gid?: number }) => void) => NativeListener;
-  connectUnix(path: string, seqpacket: boolean): number;
+  connectUnix(path: string, seqpacket: boolean, nonblocking?: boolean): number;
 
   setErrorClass(cls: unknown): void;
 

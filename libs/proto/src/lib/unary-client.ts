@@ -2,6 +2,7 @@ import { Metadata, status, type MethodDefinition, type ServiceError } from '@grp
 import { ErrorCode } from './h2/frames';
 import { H2Connection, H2StreamError, type H2Response } from './h2/h2-connection';
 import type { HeaderList } from './h2/hpack';
+import type { H2Connector } from './h2/transport';
 
 /**
  * A lean gRPC client for unary calls over a unix socket: the gRPC wire protocol (HTTP/2, a
@@ -38,7 +39,11 @@ export class UnaryClient {
   private connecting: Promise<H2Connection> | undefined;
   private closed = false;
 
-  constructor(readonly socketPath: string) {}
+  /** `connector`: how the byte stream to the socket is made (node:net unless given) */
+  constructor(
+    readonly socketPath: string,
+    private readonly opts: { connector?: H2Connector } = {},
+  ) {}
 
   async call<Req, Res>(method: MethodDefinition<Req, Res>, request: Req, opts: UnaryCallOptions = {}): Promise<Res> {
     const timeoutMs = opts.timeoutMs ?? 30_000;
@@ -75,7 +80,7 @@ export class UnaryClient {
   }
 
   private connect(): Promise<H2Connection> {
-    this.connecting ??= H2Connection.connect(this.socketPath, { maxResponseBytes: PREFIX + MAX_RESPONSE_MESSAGE })
+    this.connecting ??= H2Connection.connect(this.socketPath, { maxResponseBytes: PREFIX + MAX_RESPONSE_MESSAGE, ...(this.opts.connector ? { connector: this.opts.connector } : {}) })
       .then((connection) => {
         connection.onClose(() => {
           if (this.connection === connection) this.connection = undefined;

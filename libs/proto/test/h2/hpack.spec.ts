@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { H2Connection } from '../../src/lib/h2/h2-connection';
 import { encodeHeaders, HpackDecoder, HpackError } from '../../src/lib/h2/hpack';
-import { huffmanDecode } from '../../src/lib/h2/huffman';
+import { CODES_PER_LENGTH, huffmanDecode, OCTETS_IN_CODE_ORDER } from '../../src/lib/h2/huffman';
 
 // The header codec against nghttp2 (node:http2's encoder and decoder): whatever a real server
 // writes must read back exactly, and what we write must read back in a real server.
@@ -74,6 +74,16 @@ describe('HPACK', () => {
     const long = 'x'.repeat(300); // a length past the 7-bit prefix
     await c.request([[':method', 'POST'], [':scheme', 'http'], [':path', '/a/b?c=d'], [':authority', 'localhost'], ['content-type', 'application/grpc'], ['te', 'trailers'], ['x-long', long]], Buffer.from('body')).response;
     expect(seen).toMatchObject({ ':method': 'POST', ':path': '/a/b?c=d', ':authority': 'localhost', 'content-type': 'application/grpc', te: 'trailers', 'x-long': long });
+  });
+
+  it("holds RFC 7541's whole Huffman code, also for the octets no server of ours can send", () => {
+    // all 256 octets, once each, and with EOS a complete prefix code (Kraft's sum is exactly 1)
+    expect([...OCTETS_IN_CODE_ORDER].map((c) => c.charCodeAt(0)).sort((a, b) => a - b)).toEqual(Array.from({ length: 256 }, (_, i) => i));
+    expect(CODES_PER_LENGTH.reduce((sum, n, length) => sum + n * 2 ** -length, 2 ** -30)).toBe(1);
+    // codes from the RFC's table for control octets (node:http2 refuses to send them): 0x00 is
+    // 1111111111000, 0x01 11111111111111111011000, '\n' 111111111111111111111111111100
+    const bits = (s: string) => Buffer.from(s.padEnd(Math.ceil(s.length / 8) * 8, '1').match(/.{8}/g)!.map((b) => parseInt(b, 2)));
+    expect(huffmanDecode(bits('1111111111000' + '11111111111111111011000' + '111111111111111111111111111100' + '00011'))).toBe('\x00\x01\na');
   });
 
   it('refuses malformed input instead of guessing', () => {

@@ -1,4 +1,3 @@
-import * as net from 'node:net';
 import { encodeHeaders, HpackDecoder, HpackError, type HeaderList } from './hpack';
 import {
   DEFAULT_MAX_FRAME,
@@ -16,14 +15,15 @@ import {
   settingsFrame,
   windowUpdateFrame,
 } from './frames';
+import { netConnector, type H2Connector, type H2Transport } from './transport';
 
 /**
- * The client side of one HTTP/2 connection (RFC 9113) over a connected socket, for request /
- * response exchanges whose bodies are small: what a gRPC unary call needs and nothing more. No
- * server push, no priorities, no upgrade. Frames are written with plain socket writes, which on
- * a unix socket reach the kernel before write() returns: a request is on its way when request()
- * returns. (node:http2 queues frames and writes them from an immediate, and its first request
- * costs several ms of cold code; this costs a few Buffer operations.)
+ * The client side of one HTTP/2 connection (RFC 9113) over a connected stream (transport.ts),
+ * for request / response exchanges whose bodies are small: what a gRPC unary call needs and
+ * nothing more. No server push, no priorities, no upgrade. Frames are written at once, which on
+ * a unix socket reaches the kernel before write() returns: a request is on its way when
+ * request() returns. (node:http2 queues frames and writes them from an immediate, and its first
+ * request costs several ms of cold code; this costs a few Buffer operations.)
  */
 
 export interface H2Response {
@@ -88,26 +88,22 @@ export class H2Connection {
   private readonly closeListeners: (() => void)[] = [];
 
   private constructor(
-    private readonly socket: net.Socket,
+    private readonly socket: H2Transport,
     private readonly maxResponseBytes: number,
   ) {
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.fail(new H2StreamError(`the connection failed: ${err.message}`, 'connection')));
-    socket.on('close', () => this.fail(new H2StreamError('the connection closed', 'connection')));
+    socket.onData((chunk) => this.onData(chunk));
+    socket.onClose((err) => this.fail(new H2StreamError(err ? `the connection failed: ${err.message}` : 'the connection closed', 'connection')));
     // our settings: no server push; everything else at its default
     socket.write(Buffer.concat([PREFACE, settingsFrame([[Setting.EnablePush, 0]])]));
   }
 
-  /** Connects to a unix socket and starts the HTTP/2 session (the preface goes out at once). */
-  static connect(path: string, opts: { maxResponseBytes?: number } = {}): Promise<H2Connection> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect(path);
-      socket.once('error', reject);
-      socket.once('connect', () => {
-        socket.off('error', reject);
-        resolve(new H2Connection(socket, opts.maxResponseBytes ?? 4 * 1024 * 1024 + 5));
-      });
-    });
+  /**
+   * Connects to a unix socket and starts the HTTP/2 session (the preface goes out at once).
+   * `connector`: how the byte stream is made (node:net unless given).
+   */
+  static async connect(path: string, opts: { maxResponseBytes?: number; connector?: H2Connector } = {}): Promise<H2Connection> {
+    const transport = await (opts.connector ?? netConnector)(path);
+    return new H2Connection(transport, opts.maxResponseBytes ?? 4 * 1024 * 1024 + 5);
   }
 
   /** True while new streams may be opened here. */
@@ -176,6 +172,7 @@ export class H2Connection {
   /** At once: every stream in flight fails with `err`. */
   destroy(err: Error = new H2StreamError('the connection was closed by the client', 'connection')): void {
     this.fail(err);
+    this.socket.destroy();
   }
 
   private maybeFinishClose(): void {
@@ -191,7 +188,7 @@ export class H2Connection {
     for (const s of this.streams.values()) s.reject(err);
     this.streams.clear();
     for (const open of this.waitingToOpen.splice(0)) open();
-    if (!this.socket.destroyed) this.socket.destroySoon();
+    this.socket.end();
     for (const l of this.closeListeners.splice(0)) l();
   }
 

@@ -1,0 +1,97 @@
+import { connectUnix, FdChannel } from './fd-passing';
+
+/** While the kernel takes no more: first retry after this long, doubling up to the maximum. */
+const RETRY_FIRST_MS = 1;
+const RETRY_MAX_MS = 50;
+
+/**
+ * A connected SOCK_STREAM unix socket watched by the event loop, without Node's `net`: the
+ * connect is one non-blocking syscall (done at once, or ENOENT / ECONNREFUSED / EAGAIN for a
+ * full backlog, thrown with the path), every write goes straight to sendmsg. It exists for
+ * ring0's start-up path, where `net`'s cold first connect and write cost ~2 ms of the main
+ * thread. A write the kernel cannot take whole (a full socket buffer: rare for small requests)
+ * keeps its rest queued, in order, and retries on a short timer.
+ */
+export class UnixStream {
+  private readonly channel: FdChannel;
+  private queued: Buffer[] = [];
+  private retry: NodeJS.Timeout | undefined;
+  private retryMs = RETRY_FIRST_MS;
+  private ending = false;
+  private closed = false;
+  private readonly dataListeners: ((chunk: Buffer) => void)[] = [];
+  private readonly closeListeners: ((err?: Error) => void)[] = [];
+
+  private constructor(fd: number) {
+    this.channel = new FdChannel(fd, (message, error) => {
+      if (message) for (const l of this.dataListeners) l(message.data);
+      else this.finish(error);
+    });
+  }
+
+  /** Connects to the unix socket at `path`; throws (code, syscall, path) when it cannot. */
+  static connect(path: string): UnixStream {
+    return new UnixStream(connectUnix(path, { seqpacket: false, nonblocking: true }));
+  }
+
+  onData(listener: (chunk: Buffer) => void): void {
+    this.dataListeners.push(listener);
+  }
+
+  /** Once: when the peer closed, the stream failed (with the error) or was closed here. */
+  onClose(listener: (err?: Error) => void): void {
+    this.closeListeners.push(listener);
+  }
+
+  write(data: Buffer): void {
+    if (this.closed || this.ending || data.length === 0) return;
+    if (this.queued.length > 0) this.queued.push(data);
+    else this.send(data);
+  }
+
+  /** Writes `data`, then closes once everything queued is out. */
+  end(data?: Buffer): void {
+    if (data) this.write(data);
+    this.ending = true;
+    if (this.queued.length === 0) this.finish();
+  }
+
+  destroy(): void {
+    this.finish();
+  }
+
+  private send(data: Buffer): void {
+    let sent: number;
+    try {
+      sent = this.channel.send(data);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return this.finish(err as Error);
+      sent = 0;
+    }
+    if (sent < data.length) {
+      this.queued.unshift(data.subarray(sent));
+      this.retry ??= setTimeout(() => this.flush(), this.retryMs);
+    } else this.retryMs = RETRY_FIRST_MS;
+  }
+
+  private flush(): void {
+    this.retry = undefined;
+    this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+    const pending = this.queued;
+    this.queued = [];
+    for (let i = 0; i < pending.length && !this.closed; i++) {
+      if (this.queued.length > 0) this.queued.push(pending[i]!);
+      else this.send(pending[i]!);
+    }
+    if (this.ending && this.queued.length === 0) this.finish();
+  }
+
+  private finish(err?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.queued = [];
+    this.channel.close();
+    for (const l of this.closeListeners.splice(0)) l(err);
+  }
+}
