@@ -1,4 +1,5 @@
 import { createLogger, WsError, WsErrorCode } from '@wsrun/common';
+import { loadNative } from '@wsrun/native-ns';
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +21,10 @@ function fail(err: unknown): never {
 const program = new Command('workspacekit')
   .description('Starts a rootless workspace (ring0) and runs further commands in it (lift, exec).')
   .showHelpAfterError()
-  .enablePositionalOptions();
+  .enablePositionalOptions()
+  // every command works through the native addon: it is loaded with the program, before the
+  // command starts (as the bundle is), not by the command's first namespace call (--help needs none)
+  .hook('preAction', () => void loadNative());
 
 program
   .command('ring0')
