@@ -62,6 +62,11 @@ function decoratorMetadataPlugin(compilerOptions) {
   };
 }
 
+// npm packages whose import does nothing a bundle needs unless it uses them: grpc-js only sets up
+// its own resolvers and balancers. A bundle that imports it for what it drops (the generated
+// client constructors, ring0) then carries none of it.
+const SIDE_EFFECT_FREE_PACKAGES = new Set(['@grpc/grpc-js']);
+
 function sideEffectFreeLibsPlugin() {
   const libsDir = join(workspaceRoot, 'libs') + '/';
   return {
@@ -69,11 +74,12 @@ function sideEffectFreeLibsPlugin() {
     setup(b) {
       b.onResolve({ filter: /.*/ }, async (args) => {
         if (args.pluginData?.resolvingLib) return undefined;
+        const isPackage = SIDE_EFFECT_FREE_PACKAGES.has(args.path);
         const mayBeLib = args.path.startsWith('@wsrun/') || (args.importer.startsWith(libsDir) && args.path.startsWith('.'));
-        if (!mayBeLib) return undefined;
+        if (!mayBeLib && !isPackage) return undefined;
         const resolved = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: { resolvingLib: true } });
         if (resolved.errors.length > 0) return { errors: resolved.errors };
-        if (!resolved.path.startsWith(libsDir)) return undefined;
+        if (!isPackage && !resolved.path.startsWith(libsDir)) return undefined;
         return { path: resolved.path, sideEffects: false };
       });
     },

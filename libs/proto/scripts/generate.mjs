@@ -3,7 +3,7 @@
 // Usage: node libs/proto/scripts/generate.mjs [outDir]   (default: libs/proto/src/generated)
 // The sync test calls this with a temp outDir and compares the result with the committed files.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -59,4 +59,18 @@ try {
   }
   process.exit(1);
 }
+// The grpc-js client constructors are made at module load: marked pure, a bundle that uses only
+// the messages and service definitions (ring0) drops them, and grpc-js with them.
+for (const file of generatedFiles(outDir)) {
+  const text = readFileSync(file, 'utf8');
+  writeFileSync(file, text.replace(/= makeGenericClientConstructor\(/g, '= /* @__PURE__ */ makeGenericClientConstructor('));
+}
 console.log(`generate: ${files.length} proto files -> ${relative(workspaceRoot, outDir)}`);
+
+function generatedFiles(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return generatedFiles(path);
+    return name.endsWith('.ts') ? [path] : [];
+  });
+}

@@ -1,7 +1,7 @@
-import { Metadata, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
+import type { MethodDefinition } from '@grpc/grpc-js';
 import { WsError, WsErrorCode } from '@wsrun/common';
 import { UnixStream } from '@wsrun/native-ns';
-import { inWorkspace, UnaryClient } from '@wsrun/proto';
+import { InWorkspaceServiceService, UnaryClient, type inWorkspace, type UnaryCallError } from '@wsrun/proto';
 
 /** A refusal or failure of the daemon, with the errno it reported (to answer a syscall with). */
 export class DaemonCallError extends WsError {
@@ -27,7 +27,7 @@ const GRPC_TO_WS: Record<number, WsErrorCode> = {
   14: WsErrorCode.Unavailable,
 };
 
-const methods = inWorkspace.InWorkspaceServiceService;
+const methods = InWorkspaceServiceService;
 
 /**
  * ring0's client of the daemon's InWorkspaceService on the workspace socket. It speaks gRPC
@@ -93,8 +93,8 @@ export class DaemonClient {
     try {
       return await this.client.call(method, request, { timeoutMs, waitForReady, ...(onSent ? { onSent } : {}) });
     } catch (err) {
-      const e = err as ServiceError;
-      const errno = e.metadata instanceof Metadata ? (e.metadata.get('wsrun-errno')[0] as string | undefined) : undefined;
+      const e = err as UnaryCallError;
+      const errno = e.metadata?.get('wsrun-errno')[0]?.toString();
       throw new DaemonCallError(GRPC_TO_WS[e.code] ?? WsErrorCode.Internal, `${name}: ${e.details ?? e.message}`, errno, e.code);
     }
   }

@@ -1,4 +1,5 @@
-import { Metadata, status, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
+import type { MethodDefinition } from '@grpc/grpc-js';
+import { CallMetadata, callError, GrpcStatus as status, type UnaryCallError } from './call-error';
 import { ErrorCode } from './h2/frames';
 import { H2Connection, H2StreamError, type H2Response } from './h2/h2-connection';
 import type { HeaderList } from './h2/hpack';
@@ -159,7 +160,7 @@ function httpToGrpc(httpStatus: number): number {
 }
 
 /** A stream that failed below gRPC: what grpc-js reports for the same HTTP/2 event. */
-function streamFailure(path: string, err: H2StreamError): ServiceError {
+function streamFailure(path: string, err: H2StreamError): UnaryCallError {
   if (err.kind === 'too-large') return callError(status.RESOURCE_EXHAUSTED, `${path}: ${err.message}`);
   if (err.kind === 'reset') {
     const code =
@@ -197,8 +198,8 @@ function decodeMessage(value: string[] | undefined): string {
 }
 
 /** The reply's custom metadata: every header that is neither a pseudo-header nor gRPC's own. */
-function metadataOf(headers: Record<string, string[]>): Metadata {
-  const metadata = new Metadata();
+function metadataOf(headers: Record<string, string[]>): CallMetadata {
+  const metadata = new CallMetadata();
   for (const [key, values] of Object.entries(headers)) {
     if (key.startsWith(':') || key.startsWith('grpc-') || key === 'content-type') continue;
     for (const v of values) {
@@ -207,8 +208,4 @@ function metadataOf(headers: Record<string, string[]>): Metadata {
     }
   }
   return metadata;
-}
-
-function callError(code: number, details: string, metadata = new Metadata()): ServiceError {
-  return Object.assign(new Error(`${code} ${status[code] ?? 'UNKNOWN'}: ${details}`), { code, details, metadata });
 }

@@ -1608,7 +1608,7 @@ export interface InWorkspaceServiceClient extends Client {
   ): ClientUnaryCall;
 }
 
-export const InWorkspaceServiceClient = makeGenericClientConstructor(
+export const InWorkspaceServiceClient = /* @__PURE__ */ makeGenericClientConstructor(
   InWorkspaceServiceService,
   "wsrun.daemon.v1.InWorkspaceService",
 ) as unknown as {

@@ -1269,7 +1269,7 @@ export interface WorkspaceContentServiceClient extends Client {
   ): ClientUnaryCall;
 }
 
-export const WorkspaceContentServiceClient = makeGenericClientConstructor(
+export const WorkspaceContentServiceClient = /* @__PURE__ */ makeGenericClientConstructor(
   WorkspaceContentServiceService,
   "wsrun.daemon.v1.WorkspaceContentService",
 ) as unknown as {
