@@ -131,4 +131,15 @@ describe('a held stage given its program at release (spawnHeldStage)', () => {
     complete.abort();
     expect((await complete.exited).code).toBe(127);
   });
+
+  it('takes its program before the release (load) and runs it once released', async () => {
+    const held = spawnHeldStage({ namespaces: ['user'] });
+    held.load({ end: { exit: 7 } });
+    expect(() => held.load({ end: { exit: 8 } })).toThrow(/already has its program/);
+    // held until released, whatever it was given
+    const early = await Promise.race([held.exited, new Promise((r) => setTimeout(() => r('still held'), 100))]);
+    expect(early).toBe('still held');
+    held.release();
+    expect(await held.exited).toMatchObject({ code: 7 });
+  });
 });

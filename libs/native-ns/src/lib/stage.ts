@@ -345,12 +345,21 @@ export class Stage extends StageChannel {
     if (this.released) return;
     if (program) {
       if (this.pending) throw new TypeError(`release: stage ${this.name} was spawned with its program`);
-      this.adopt(encodeStage({ ...program, name: this.name }));
+      this.load(program);
     } else if (!this.pending) {
       throw new TypeError(`release: stage ${this.name} was spawned without a program and needs one now`);
     }
     this.send(encodeRecord(Msg.RELEASE, []));
     this.sendProgram();
+  }
+
+  /**
+   * Gives a held stage its program now (encoded now: that work need not wait for the release),
+   * to run once released. Throws when the program is invalid or the stage already has one.
+   */
+  load(program: StageProgram): void {
+    if (this.pending || this.released) throw new TypeError(`load: stage ${this.name} already has its program`);
+    this.adopt(encodeStage({ ...program, name: this.name }));
   }
 
   /** Ends a held or waiting stage without running anything more. */

@@ -7,28 +7,46 @@ const KIND_BYTES = 2;
 
 export type WireField = number | bigint | string | Buffer;
 
+/** Sizes first, then one buffer written in place: a program is encoded on ring0's start-up path. */
 export function encodeRecord(type: number, fields: readonly WireField[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const f of fields) {
-    const head = Buffer.alloc(8);
-    if (typeof f === 'number' || typeof f === 'bigint') {
-      head[0] = KIND_INT;
-      head.writeUInt32LE(8, 4);
-      const body = Buffer.alloc(8);
-      body.writeBigInt64LE(BigInt(f));
-      parts.push(head, body);
+  let size = 8;
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!;
+    size += 8 + (typeof f === 'number' || typeof f === 'bigint' ? 8 : typeof f === 'string' ? Buffer.byteLength(f, 'utf8') : f.length);
+  }
+  const out = Buffer.allocUnsafe(size);
+  out.writeUInt32LE(type, 0);
+  out.writeUInt32LE(size - 8, 4);
+  let at = 8;
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!;
+    const isInt = typeof f === 'number' || typeof f === 'bigint';
+    out.writeUInt32LE(isInt ? KIND_INT : KIND_BYTES, at); // the kind and its 3 zero bytes
+    at += 4;
+    if (isInt) {
+      out.writeUInt32LE(8, at);
+      writeInt64(out, f, at + 4);
+      at += 12;
+    } else if (typeof f === 'string') {
+      const n = out.write(f, at + 4, 'utf8');
+      out.writeUInt32LE(n, at);
+      at += 4 + n;
     } else {
-      const body = typeof f === 'string' ? Buffer.from(f, 'utf8') : f;
-      head[0] = KIND_BYTES;
-      head.writeUInt32LE(body.length, 4);
-      parts.push(head, body);
+      out.writeUInt32LE(f.length, at);
+      f.copy(out, at + 4);
+      at += 4 + f.length;
     }
   }
-  const payload = Buffer.concat(parts);
-  const header = Buffer.alloc(8);
-  header.writeUInt32LE(type, 0);
-  header.writeUInt32LE(payload.length, 4);
-  return Buffer.concat([header, payload]);
+  return out;
+}
+
+function writeInt64(out: Buffer, n: number | bigint, at: number): void {
+  if (typeof n === 'number' && Number.isInteger(n) && n >= -0x80000000 && n <= 0x7fffffff) {
+    out.writeInt32LE(n, at);
+    out.writeInt32LE(n < 0 ? -1 : 0, at + 4);
+  } else {
+    out.writeBigInt64LE(BigInt(n), at); // throws for a fraction or a value beyond 64 bits, as before
+  }
 }
 
 export interface DecodedRecord {
