@@ -1,7 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import { capabilityMask, type CapabilitySets } from './capabilities';
 import { native } from './loader';
-import { encodeRecord, type WireField } from './wire';
+import { WireWriter, type WireField } from './wire';
 import { CloneFlag, MountAttrBit, MountKind, Op, PropagationCode, SECCOMP_ACT_NOTIFY, UmountFlag, WIRE_MAX_MESSAGE, WIRE_NONE } from './wire-constants';
 
 /**
@@ -207,8 +207,8 @@ export function encodeStage(options: NestedStageOptions): EncodedStage {
     fds.push(fd);
     return fds.length - 1;
   };
-  const records: Buffer[] = [];
-  const put = (op: number, fields: WireField[] = []) => records.push(encodeRecord(op, fields));
+  const writer = new WireWriter(4096);
+  const put = (op: number, fields: WireField[] = []) => writer.record(op, fields);
   const closeAfterSend: number[] = [];
   const nested = new Map<number, { encoded: EncodedStage; parentEnd: number }>();
   const steps = options.steps ?? [];
@@ -323,7 +323,7 @@ export function encodeStage(options: NestedStageOptions): EncodedStage {
     if (end.exec.cwd) put(Op.CWD, [end.exec.cwd]);
     put(Op.EXEC);
   }
-  const program = Buffer.concat(records);
+  const program = writer.take();
   if (program.length + 8 > WIRE_MAX_MESSAGE) {
     throw new TypeError(`stage program of ${program.length} bytes exceeds ${WIRE_MAX_MESSAGE} (argv or env too large)`);
   }
