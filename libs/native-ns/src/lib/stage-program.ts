@@ -114,7 +114,7 @@ export interface NestedStageOptions extends ProcessSettings {
 }
 
 export interface StageOptions extends NestedStageOptions {
-  /** the child stops before exec until Stage.release() (so its id maps can be written first) */
+  /** the stage waits for Stage.release() before it runs its program (its id maps are written meanwhile) */
   hold?: boolean;
   /** start the stage in this cgroup (an O_DIRECTORY fd of a cgroup v2 folder) */
   cgroupFd?: number;

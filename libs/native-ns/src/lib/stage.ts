@@ -321,7 +321,16 @@ export class Stage extends StageChannel {
   /** the program, encoded; undefined for a held stage that gets it at release */
   private pending: { program: Buffer; fds: number[]; closeAfterSend: number[] } | undefined;
 
-  constructor(pid: number, pidfd: number, channelFd: number, name: string, encoded: EncodedStage | undefined, hold: boolean) {
+  constructor(
+    pid: number,
+    pidfd: number,
+    channelFd: number,
+    name: string,
+    encoded: EncodedStage | undefined,
+    hold: boolean,
+    /** in a new user namespace: a held stage becomes its root at release */
+    private readonly newUserNamespace = false,
+  ) {
     super(channelFd, name, encoded?.stepNames ?? []);
     this.pid = pid;
     this.pidfd = pidfd;
@@ -337,9 +346,10 @@ export class Stage extends StageChannel {
   }
 
   /**
-   * Lets a held stage exec (after its id maps were written). A stage from spawnHeldStage gets its
-   * program now, encoded here: what it runs may depend on answers that came while it was held.
-   * Throws (and the stage stays held) when the program is invalid.
+   * Lets a held stage run its program (after its id maps were written); one in a new user
+   * namespace becomes its root first. A stage from spawnHeldStage gets its program now, encoded
+   * here: what it runs may depend on answers that came while it was held. Throws (and the stage
+   * stays held) when the program is invalid.
    */
   release(program?: StageProgram): void {
     if (this.released) return;
@@ -349,7 +359,7 @@ export class Stage extends StageChannel {
     } else if (!this.pending) {
       throw new TypeError(`release: stage ${this.name} was spawned without a program and needs one now`);
     }
-    this.send(encodeRecord(Msg.RELEASE, []));
+    this.send(encodeRecord(Msg.RELEASE, [this.newUserNamespace ? 1 : 0]));
     this.sendProgram();
   }
 
@@ -440,7 +450,7 @@ function spawn(options: Pick<StageOptions, 'name' | 'namespaces' | 'pdeathsig' |
     throw err;
   }
   native().close(childEnd);
-  return new Stage(spawned.pid, spawned.pidfd, nodeEnd, name, encoded, hold);
+  return new Stage(spawned.pid, spawned.pidfd, nodeEnd, name, encoded, hold, options.namespaces?.includes('user') ?? false);
 }
 
 /** Rejects with ETIMEDOUT when `promise` does not settle within ms. */

@@ -241,16 +241,53 @@ static void read_settings(uint32_t op, struct wire_cursor *b) {
   }
 }
 
-/* Reads MSG_PROGRAM (with its fds) from the channel and sorts its directives. */
+static void parent_gone_check(void);
+
+/* MSG_RELEASE [int become_root]: a held stage's id maps are written. One in a new user namespace
+ * was exec'd before that, as nobody there, keeping its capabilities in the ambient set
+ * (spawn.c); it becomes the namespace's root now, and ends up as it would after an exec by that
+ * root. Where 0 is not mapped setres[ug]id fail with EINVAL and the stage stays who it is. */
+static int become_namespace_root(struct ns_error *err) {
+  int pdeathsig = 0;
+  if (prctl(PR_GET_PDEATHSIG, &pdeathsig, 0, 0, 0) < 0) return ns_fail(err, errno, "prctl", "PR_GET_PDEATHSIG");
+  if (setresgid(0, 0, 0) < 0 && errno != EINVAL) return ns_fail(err, errno, "setresgid", "0");
+  if (setresuid(0, 0, 0) < 0 && errno != EINVAL) return ns_fail(err, errno, "setresuid", "0");
+  /* the ambient set only carried the capabilities across that exec: from here on what this
+   * stage execs gets capabilities by the usual rules (its uid, its program's OP_CAPS) */
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) return ns_fail(err, errno, "prctl", "PR_CAP_AMBIENT_CLEAR_ALL");
+  if (ns_caps_clear_inheritable(err) < 0) return -1;
+  /* a parent that is root on the node made this a change of uid there (0 -> the workspace's
+   * host uid), which clears dumpability and the parent-death signal; an exec after the change
+   * restored dumpability before, so restore both */
+  if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1 && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) return ns_fail(err, errno, "prctl", "PR_SET_DUMPABLE");
+  int now = 0;
+  if (pdeathsig > 0 && prctl(PR_GET_PDEATHSIG, &now, 0, 0, 0) == 0 && now != pdeathsig) {
+    if (prctl(PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0) < 0) return ns_fail(err, errno, "prctl", "PR_SET_PDEATHSIG");
+    parent_gone_check();
+  }
+  return 0;
+}
+
+/* Reads MSG_PROGRAM (with its fds) from the channel and sorts its directives. A held stage gets
+ * MSG_RELEASE first. */
 static void read_program(void) {
   struct ns_error err;
   ns_error_clear(&err);
-  ssize_t n = ns_recv_with_fds(S.channel, message, sizeof(message), S.refs, MAX_REFS, &S.nrefs, &err);
-  if (n < 0) fail_step(-1, &err, STAGE_EXIT_SETUP);
-  if (n == 0) _exit(STAGE_EXIT_ABORTED);
-  struct wire_cursor all = {message, (size_t)n}, body, prog;
+  struct wire_cursor all, body, prog;
   uint32_t type;
-  if (wire_next_record(&all, &type, &prog) != 1) fail_protocol("malformed message");
+  ssize_t n;
+  int released = 0;
+  for (;;) {
+    n = ns_recv_with_fds(S.channel, message, sizeof(message), S.refs, MAX_REFS, &S.nrefs, &err);
+    if (n < 0) fail_step(-1, &err, STAGE_EXIT_SETUP);
+    if (n == 0) _exit(STAGE_EXIT_ABORTED);
+    all = (struct wire_cursor){message, (size_t)n};
+    if (wire_next_record(&all, &type, &prog) != 1) fail_protocol("malformed message");
+    if (type != MSG_RELEASE) break;
+    if (released || S.nrefs > 0) fail_protocol("unexpected MSG_RELEASE");
+    released = 1;
+    if (get_int(&prog) && become_namespace_root(&err) < 0) fail_step(-1, &err, STAGE_EXIT_SETUP);
+  }
   if (type == MSG_ABORT) _exit(STAGE_EXIT_ABORTED);
   if (type != MSG_PROGRAM) fail_protocol("expected MSG_PROGRAM");
   int r;
@@ -513,6 +550,8 @@ static int place_fds(struct ns_error *err) {
   return 0;
 }
 
+/* Exits when Node (the channel's other end) is gone: after re-arming a parent-death signal that
+ * a credential change cleared, the parent may have died in between. */
 static void parent_gone_check(void) {
   struct pollfd p = {.fd = S.channel, .events = POLLRDHUP};
   if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR))) _exit(STAGE_EXIT_ABORTED);
