@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closeFd, idMapProblem, mount, NativeNsError, openPath, setMountAttr, socketPair, spawnHeldStage, spawnStage, StageExit, umount, writeIdMap } from '../src';
@@ -159,6 +159,35 @@ const isGone = (pid: number): boolean => {
     return true;
   }
 };
+
+describe('a held stage given its program ahead of its release (setProgram)', () => {
+  it('runs it at release, and refuses a second program', async () => {
+    const stage = spawnHeldStage({ name: 'test:ahead', namespaces: ['user'] });
+    const [ours, theirs] = socketPair('stream');
+    const output = collect(ours);
+    stage.setProgram({ fds: { 1: theirs, 2: theirs }, end: { exec: { argv: ['sh', '-c', 'id -u'], env: SHELL_ENV } } });
+    expect(() => stage.setProgram({ end: { exit: 1 } })).toThrow(/has its program already/);
+    expect(() => stage.release({ end: { exit: 1 } })).toThrow(/spawned with its program/);
+    writeIdMap(stage.pid, 'uid', WORKSPACE_MAP);
+    writeIdMap(stage.pid, 'gid', WORKSPACE_MAP);
+    stage.release();
+    closeFd(theirs);
+    expect(await stage.exited).toEqual({ code: 0, signal: null });
+    expect((await output).trim()).toBe('0');
+  });
+
+  it('closes what the unsent program holds (a nested stage\'s channel) when the stage ends unreleased', async () => {
+    const openFds = () => readdirSync('/proc/self/fd').length;
+    const before = openFds();
+    const stage = spawnHeldStage({ namespaces: ['user'] });
+    stage.setProgram({ steps: [{ op: 'spawn', stage: { name: 'test:inner', end: { exit: 0 } } }], end: 'waitChild' });
+    expect(openFds()).toBeGreaterThan(before);
+    stage.abort();
+    expect((await stage.exited).code).toBe(StageExit.ABORTED);
+    await stage.ready.catch(() => undefined);
+    expect(openFds()).toBe(before);
+  });
+});
 
 describe('a held stage in a new user namespace execs the helper at once', () => {
   it('runs the helper before its maps are written, and after them is root with full capabilities and empty ambient and inheritable sets', async () => {

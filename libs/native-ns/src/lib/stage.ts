@@ -339,6 +339,7 @@ export class Stage extends StageChannel {
       exitWaiters.set(pid, resolve);
     }).then((status) => {
       native().close(pidfd);
+      this.dropUnsent();
       return status;
     });
     if (encoded) this.adopt(encoded);
@@ -347,20 +348,30 @@ export class Stage extends StageChannel {
 
   /**
    * Lets a held stage run its program (after its id maps were written); one in a new user
-   * namespace becomes its root first. A stage from spawnHeldStage gets its program now, encoded
-   * here: what it runs may depend on answers that came while it was held. Throws (and the stage
-   * stays held) when the program is invalid.
+   * namespace becomes its root first. A stage from spawnHeldStage gets its program now, or had it
+   * from setProgram: what it runs may depend on answers that came while it was held. Throws (and
+   * the stage stays held) when the program is invalid.
    */
   release(program?: StageProgram): void {
     if (this.released) return;
     if (program) {
       if (this.pending) throw new TypeError(`release: stage ${this.name} was spawned with its program`);
-      this.adopt(encodeStage({ ...program, name: this.name }));
+      this.setProgram(program);
     } else if (!this.pending) {
       throw new TypeError(`release: stage ${this.name} was spawned without a program and needs one now`);
     }
     this.send(encodeRecord(Msg.RELEASE, [this.newUserNamespace ? 1 : 0]));
     this.sendProgram();
+  }
+
+  /**
+   * Gives a stage from spawnHeldStage its program ahead of its release (which then takes none):
+   * encoded now, e.g. while the maps are still being written, and sent at release. Nested stages
+   * exist from here on (`nested`). Throws when the program is invalid or the stage has one.
+   */
+  setProgram(program: StageProgram): void {
+    if (this.pending) throw new TypeError(`setProgram: stage ${this.name} has its program already`);
+    this.adopt(encodeStage({ ...program, name: this.name }));
   }
 
   /** Ends a held or waiting stage without running anything more. */
@@ -381,6 +392,14 @@ export class Stage extends StageChannel {
     this.stepNames = encoded.stepNames;
     this.pending = { program: withPayload(Msg.PROGRAM, encoded.program), fds: encoded.fds, closeAfterSend: encoded.closeAfterSend };
     this.nested = startNested(encoded, this);
+  }
+
+  /** A program never sent (the stage ended while held): its fds and nested channels go. */
+  private dropUnsent(): void {
+    if (this.released || !this.pending) return;
+    for (const fd of this.pending.closeAfterSend) native().close(fd);
+    this.pending = undefined;
+    for (let n = this.nested; n; n = n.nested) n.close();
   }
 
   private sendProgram(): void {
