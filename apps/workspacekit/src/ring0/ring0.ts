@@ -92,9 +92,11 @@ export class Ring0 {
       const prepared = await preparing;
       this.daemonHoldsState = true;
       this.mark('prepared');
+      // encoded while the daemon writes the maps: the release only sends it
+      ring1.setProgram(ring1Program(this.config, { markPath: prepared.markPath, workspacePath: prepared.workspacePath, env }));
       await mapping;
       this.mark('mapped');
-      ring1.release(ring1Program(this.config, { markPath: prepared.markPath, workspacePath: prepared.workspacePath, env }));
+      ring1.release();
 
       const ring2 = ring1.nested!;
       const { pid: ring2Pid } = await withTimeout(Promise.race([ring2.spawned(), failureOf(ring1.ready)]), RING2_READY_MS, 'ring1 starting ring2');
