@@ -129,7 +129,8 @@ export interface EncodedStage {
   closeAfterSend: number[];
   /** nested stages, by step index */
   nested: Map<number, { encoded: EncodedStage; parentEnd: number }>;
-  stepNames: string[];
+  /** what each step is, for error messages (describeStep): named only when one is needed */
+  steps: readonly StageStep[];
 }
 
 export function cloneFlags(namespaces: readonly Namespace[] = []): number {
@@ -328,5 +329,5 @@ export function encodeStage(options: NestedStageOptions): EncodedStage {
     throw new TypeError(`stage program of ${program.length} bytes exceeds ${WIRE_MAX_MESSAGE} (argv or env too large)`);
   }
   if (fds.length > 64) throw new TypeError(`stage program passes ${fds.length} fds; at most 64`);
-  return { options, program, fds, closeAfterSend, nested, stepNames: steps.map(describeStep) };
+  return { options, program, fds, closeAfterSend, nested, steps };
 }

@@ -4,7 +4,7 @@ import { constants as osConstants } from 'node:os';
 import { loadNative, native } from './loader';
 import { NativeNsError } from './native-ns.error';
 import type { NativeChannel } from './native';
-import { cloneFlags, encodeStage, signalNumber, type EncodedStage, type NestedStageOptions, type StageOptions } from './stage-program';
+import { cloneFlags, describeStep, encodeStage, signalNumber, type EncodedStage, type NestedStageOptions, type StageOptions, type StageStep } from './stage-program';
 import { decodeRecord, encodeRecord, fieldInt, fieldString, type DecodedRecord } from './wire';
 import { Msg } from './wire-constants';
 
@@ -87,7 +87,7 @@ export class StageChannel extends EventEmitter {
   constructor(
     fd: number,
     readonly name: string,
-    protected stepNames: string[],
+    protected steps: readonly StageStep[],
   ) {
     super();
     this.ready = new Promise<void>((resolve, reject) => (this.settleReady = { resolve, reject }));
@@ -230,7 +230,7 @@ export class StageChannel extends EventEmitter {
       ...(path ? { path } : {}),
       ...(pid ? { pid } : {}),
       ...(detail ? { detail } : {}),
-      step: `${this.name}: ${step >= 0 ? (this.stepNames[step] ?? `step ${step}`) : 'setting up the command'}`,
+      step: `${this.name}: ${step < 0 ? 'setting up the command' : this.steps[step] ? describeStep(this.steps[step]) : `step ${step}`}`,
     });
   }
 
@@ -300,10 +300,10 @@ export class NestedStage extends StageChannel {
   constructor(
     fd: number,
     name: string,
-    stepNames: string[],
+    steps: readonly StageStep[],
     private readonly parent: StageChannel,
   ) {
-    super(fd, name, stepNames);
+    super(fd, name, steps);
   }
 }
 
@@ -331,7 +331,7 @@ export class Stage extends StageChannel {
     /** in a new user namespace: a held stage becomes its root at release */
     private readonly newUserNamespace = false,
   ) {
-    super(channelFd, name, encoded?.stepNames ?? []);
+    super(channelFd, name, encoded?.steps ?? []);
     this.pid = pid;
     this.pidfd = pidfd;
     this.exited = new Promise<ExitStatus>((resolve) => {
@@ -389,7 +389,7 @@ export class Stage extends StageChannel {
   }
 
   private adopt(encoded: EncodedStage): void {
-    this.stepNames = encoded.stepNames;
+    this.steps = encoded.steps;
     this.pending = { program: withPayload(Msg.PROGRAM, encoded.program), fds: encoded.fds, closeAfterSend: encoded.closeAfterSend };
     this.nested = startNested(encoded, this);
   }
@@ -420,7 +420,7 @@ function withPayload(type: number, payload: Buffer): Buffer {
 /** Sends each nested stage its program over its own channel and wraps that channel. */
 function startNested(encoded: EncodedStage, parent: StageChannel): NestedStage | undefined {
   for (const { encoded: child, parentEnd } of encoded.nested.values()) {
-    const stage = new NestedStage(parentEnd, child.options.name ?? 'wsrun-stage', child.stepNames, parent);
+    const stage = new NestedStage(parentEnd, child.options.name ?? 'wsrun-stage', child.steps, parent);
     stage.send(withPayload(Msg.PROGRAM, child.program), child.fds);
     for (const fd of child.closeAfterSend) native().close(fd);
     stage.nested = startNested(child, stage);
