@@ -92,9 +92,22 @@ export class Ring0 {
       const prepared = await preparing;
       this.daemonHoldsState = true;
       this.mark('prepared');
-      // encoded while the daemon writes the maps: the release only sends it
-      ring1.setProgram(ring1Program(this.config, { markPath: prepared.markPath, workspacePath: prepared.workspacePath, env }));
+      // encoded while the daemon writes the maps, so that the release only sends it; in a later
+      // turn: the map requests leave this process only after this one (encoding right here
+      // delayed the maps by as long as it took)
+      const programmed = new Promise<void>((resolve, reject) =>
+        setImmediate(() => {
+          try {
+            ring1.setProgram(ring1Program(this.config, { markPath: prepared.markPath, workspacePath: prepared.workspacePath, env }));
+            resolve();
+          } catch (err) {
+            reject(err);
+          }
+        }),
+      );
+      programmed.catch(() => undefined); // awaited below, maybe after a failed mapping
       await mapping;
+      await programmed;
       this.mark('mapped');
       ring1.release();
 
