@@ -22,9 +22,9 @@ struct ns_spawn_request {
   int exe_fd;           /* O_PATH fd of the helper binary: fd 4 in the helper, exec'd */
   const char *name;     /* argv[0] of the helper (what `ps` shows) */
   int pdeathsig;        /* 0 = none */
-  int hold;             /* the helper waits for MSG_RELEASE before its program; in a new user
-                         * namespace the child keeps its capabilities across the exec (ambient)
-                         * so that the helper can become the namespace's root at release */
+  int hold;             /* Node sends MSG_RELEASE (maps written) before the program; in a new
+                         * user namespace the child keeps its capabilities across the exec
+                         * (ambient) so that the helper can become the namespace's root then */
   int cgroup_fd;        /* CLONE_INTO_CGROUP target, or -1 */
 };
 

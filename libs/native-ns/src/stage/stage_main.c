@@ -386,16 +386,23 @@ static char *own_argv0;
  * if it had exec'd the helper (a fresh exec cost ~0.3 ms on ring1 -> ring2's critical path). It
  * leaves the parent stage's state behind: every fd but its own channel, the helper's fd and the
  * stdio an exec would keep is closed, the state is reset, and it is made dumpable as an exec
- * would. The parent is single-threaded and in no libc call: its locks are
- * free. glibc's cached thread id stays the parent's: nothing here calls raise() or pthread_*. */
+ * would. The parent is single-threaded and in no libc call: its locks are free. glibc's
+ * cached thread id stays the parent's: nothing here calls raise() or pthread_*. */
 static void __attribute__((noreturn)) become_nested_stage(int channel, const char *name_in_arena, int pdeathsig) {
   char name[64];
   snprintf(name, sizeof(name), "%s", name_in_arena);
   int exe = S.exe;
+  struct ns_error err;
+  ns_error_clear(&err);
   /* park ours high first: placing them at 3 and 4 must not clobber one with the other */
   int ch = fcntl(channel, F_DUPFD_CLOEXEC, TEMP_FD_MIN);
-  int ex = fcntl(exe, F_DUPFD_CLOEXEC, TEMP_FD_MIN);
-  if (ch < 0 || ex < 0 || dup3(ch, NS_STAGE_CHANNEL_FD, 0) < 0 || dup3(ex, NS_STAGE_EXE_FD, 0) < 0) _exit(STAGE_EXIT_SETUP);
+  int ex = ch < 0 ? -1 : fcntl(exe, F_DUPFD_CLOEXEC, TEMP_FD_MIN);
+  if (ch < 0 || ex < 0) ns_fail(&err, errno, "fcntl", "F_DUPFD_CLOEXEC");
+  else if (dup3(ch, NS_STAGE_CHANNEL_FD, 0) < 0 || dup3(ex, NS_STAGE_EXE_FD, 0) < 0) ns_fail(&err, errno, "dup3", NULL);
+  if (err.errnum != 0) {
+    S.channel = channel; /* reported on our own channel, as the helper would */
+    fail_step(-1, &err, STAGE_EXIT_SETUP);
+  }
   sys_close_range(NS_STAGE_EXE_FD + 1, ~0U, 0);
   /* 0-2 survive as an exec would keep them: unless they are close-on-exec (the parent stage's
    * own fds when it had no stdio) */
