@@ -109,11 +109,12 @@ describe('stage failures', () => {
 
   it('a stage killed before it read its program is reported as gone, not as a socket error', async () => {
     // the program (with the nested stage's channel in it) is unread when the stage dies: the
-    // kernel resets the channel, which libuv reports as a poll error. Released and killed in one
-    // go (a held stage reads its program only after its exec): killed right after spawnStage
-    // returned, a stage on a busy machine had time to start before the kill came
+    // kernel resets the channel, which libuv reports as a poll error. A held stage execs at once
+    // and reads whatever comes: stopped first, it cannot read what release sends
     for (let i = 0; i < 10; i++) {
       const stage = spawnStage({ hold: true, steps: [{ op: 'spawn', stage: { name: 'inner', end: { exec: { argv: ['/bin/true'] } } } }], end: 'waitChild' });
+      process.kill(stage.pid, 'SIGSTOP');
+      await untilStopped(stage.pid);
       stage.release();
       process.kill(stage.pid, 'SIGKILL');
       await expect(stage.ready).rejects.toMatchObject({ code: 'ECHILD', message: expect.stringContaining('went away before it finished setting up') });
@@ -139,3 +140,10 @@ describe('stage failures', () => {
     expect((await stage.exited).code).toBe(125);
   });
 });
+
+/** Resolves once the process is in the stopped state (T in /proc/<pid>/stat). */
+async function untilStopped(pid: number): Promise<void> {
+  // the state follows the last ')': a comm may hold spaces and parentheses
+  const state = () => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop()!.slice(0, 1);
+  while (state() !== 'T') await new Promise((r) => setTimeout(r, 1));
+}

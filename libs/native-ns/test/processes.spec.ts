@@ -1,8 +1,8 @@
 import { Socket } from 'node:net';
-import { closeSync, openSync, readFileSync, readdirSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync, readlinkSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { closeFd, createFs, peerCredentials, recvFds, sendFds, socketPair, spawnStage } from '../src';
-import { spawnCapturing, tempDir } from './helpers';
+import { collect, spawnCapturing, tempDir } from './helpers';
 import { removeFixtureBundles, StageHost } from './stage-host';
 
 const ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
@@ -79,6 +79,47 @@ describe('fd passing', () => {
     }
   });
 
+  it('a nested stage keeps nothing of its parent stage (no fd of it) and shows its own name', async () => {
+    // the nested stage runs in a fork of its parent stage's helper, not a fresh exec: what the
+    // parent held (here a root register on a folder, the parent's channel) must be gone
+    const parentsDir = tempDir('parents-root');
+    const [ours, theirs] = socketPair('stream');
+    try {
+      const stage = spawnStage({
+        name: 'test:parent-stage',
+        steps: [
+          { op: 'openRoot', register: 1, path: parentsDir.path },
+          {
+            op: 'spawn',
+            stage: {
+              name: 'test:nested',
+              steps: [{ op: 'wait', tag: 'look' }],
+              fds: { 0: theirs, 1: theirs, 2: theirs },
+              end: { exec: { argv: ['sh', '-c', 'ls /proc/self/fd | sort -n | tr "\\n" " "'], env: ENV } },
+            },
+          },
+        ],
+        end: 'waitChild',
+      });
+      closeFd(theirs);
+      const output = collect(ours);
+      const nested = stage.nested!;
+      const { pid } = await nested.spawned();
+      await nested.waitFor('look');
+      const links = readdirSync(`/proc/${pid}/fd`).map((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`));
+      expect(links.filter((l) => l.startsWith(parentsDir.path))).toEqual([]);
+      expect(links.filter((l) => l.startsWith('socket:'))).toHaveLength(2); // its channel, the capture socket
+      expect(readFileSync(`/proc/${pid}/comm`, 'utf8')).toBe('test:nested\n');
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]).toBe('test:nested');
+      nested.go('look');
+      expect(await stage.exited).toEqual({ code: 0, signal: null });
+      // 0-2 the capture socket, 3 ls's own directory fd
+      expect((await output).trim()).toBe('0 1 2 3');
+    } finally {
+      parentsDir.cleanup();
+    }
+  });
+
   it('a stage sees exactly the fds it was given, at the numbers asked for', async () => {
     const extra = openSync(join(tmp.path, 'extra'), 'w');
     const devNull = openSync('/dev/null', 'r');
@@ -123,6 +164,30 @@ describe('process lifetime', () => {
       if (alive) await new Promise((r) => setTimeout(r, 20));
     }
     expect(alive).toBe(false);
+  });
+
+  it('killing a stage kills its nested stage while that one still sets up (its parent-death signal)', async () => {
+    // the nested stage waits at a step, reading its channel to this process, which stays open
+    const stage = spawnStage({
+      name: 'test:parent',
+      steps: [{ op: 'spawn', stage: { name: 'test:nested', steps: [{ op: 'wait', tag: 'never' }], end: { exit: 0 } } }],
+      end: 'waitChild',
+    });
+    const { pid } = await stage.nested!.spawned();
+    await stage.nested!.waitFor('never');
+    stage.kill('SIGKILL');
+    expect(await stage.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    for (let i = 0; ; i++) {
+      let gone: boolean;
+      try {
+        gone = /\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        gone = true;
+      }
+      if (gone) break;
+      if (i > 500) throw new Error(`nested stage ${pid} outlived its parent`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
   });
 
   it('a stage shows its stage name in ps, held or running', async () => {

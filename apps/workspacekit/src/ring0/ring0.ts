@@ -92,8 +92,9 @@ export class Ring0 {
       const prepared = await preparing;
       this.daemonHoldsState = true;
       this.mark('prepared');
-      // encoded while the daemon still writes the maps (the paths came with PrepareForUserNS)
-      ring1.load(ring1Program(this.config, { markPath: prepared.markPath, workspacePath: prepared.workspacePath, env }));
+      // encoded while the daemon still writes the maps (the paths came with PrepareForUserNS; the
+      // map requests are out already): at 'mapped' the release only sends it
+      ring1.setProgram(ring1Program(this.config, { markPath: prepared.markPath, workspacePath: prepared.workspacePath, env }));
       await mapping;
       this.mark('mapped');
       ring1.release();

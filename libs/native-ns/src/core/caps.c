@@ -55,3 +55,13 @@ int ns_caps_apply(const struct ns_caps *caps, struct ns_error *err) {
   }
   return 0;
 }
+
+int ns_caps_clear_inheritable(struct ns_error *err) {
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2];
+  if (syscall(SYS_capget, &hdr, data) < 0) return ns_fail(err, errno, "capget", NULL);
+  data[0].inheritable = 0;
+  data[1].inheritable = 0;
+  if (syscall(SYS_capset, &hdr, data) < 0) return ns_fail(err, errno, "capset", NULL);
+  return 0;
+}

@@ -18,4 +18,7 @@ int ns_caps_limit_bounding(const struct ns_caps *caps, struct ns_error *err);
  * and inheritable) and clears the rest of the ambient set. Returns 0/-1. */
 int ns_caps_apply(const struct ns_caps *caps, struct ns_error *err);
 
+/* Empties the inheritable set, keeping effective and permitted. Returns 0/-1. */
+int ns_caps_clear_inheritable(struct ns_error *err);
+
 #endif

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <sched.h>
 #include <string.h>
@@ -11,8 +12,11 @@
 #include <unistd.h>
 
 #include "sys.h"
-#include "wire.h"
 
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+#endif
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
@@ -42,11 +46,29 @@ static inline long raw_syscall(long n, long a, long b, long c, long d, long e) {
 }
 #define RAW(n, a, b, c, d, e) raw_syscall((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e))
 
+/* A held child in a new user namespace execs the helper before its maps are written, off the
+ * critical path of its release: it is nobody in the namespace then, and exec would drop its
+ * capabilities. Raised into the inheritable and ambient sets they survive the exec; the helper
+ * drops both again once it is the namespace's root (become_namespace_root in stage_main.c).
+ * Failures are not fatal here: the helper's setresuid at release then fails and says so. */
+static void keep_caps_across_exec(void) {
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2];
+  if (RAW(SYS_capget, &hdr, data, 0, 0, 0) < 0) return;
+  data[0].inheritable = data[0].permitted;
+  data[1].inheritable = data[1].permitted;
+  if (RAW(SYS_capset, &hdr, data, 0, 0, 0) < 0) return;
+  /* EINVAL past the kernel's last capability */
+  for (long cap = 0; cap < 64; cap++) {
+    if (RAW(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) == -EINVAL) break;
+  }
+}
+
 /* Runs in the child between clone and exec: raw syscalls on its own stack only. Never returns. */
 static void __attribute__((noreturn)) child_exec(const struct ns_spawn_request *req, char *const argv[]) {
   static char *const empty_env[] = {NULL};
   if (req->pdeathsig > 0) RAW(SYS_prctl, PR_SET_PDEATHSIG, req->pdeathsig, 0, 0, 0);
-  /* while held, the child is still a copy of its parent: name it so `ps` tells them apart */
+  /* until its exec the child is a copy of its parent: name it so `ps` tells them apart */
   RAW(SYS_prctl, PR_SET_NAME, argv[0], 0, 0, 0);
   /* park both fds above the fixed numbers first, so neither clobbers the other */
   long channel = RAW(SYS_fcntl, req->channel_fd, F_DUPFD_CLOEXEC, 10, 0, 0);
@@ -54,23 +76,7 @@ static void __attribute__((noreturn)) child_exec(const struct ns_spawn_request *
   if (channel < 0 || exe < 0) RAW(SYS_exit_group, 126, 0, 0, 0, 0);
   if (RAW(SYS_dup3, channel, NS_STAGE_CHANNEL_FD, 0, 0, 0) < 0) RAW(SYS_exit_group, 126, 0, 0, 0, 0);
   if (RAW(SYS_dup3, exe, NS_STAGE_EXE_FD, 0, 0, 0) < 0) RAW(SYS_exit_group, 126, 0, 0, 0, 0);
-  if (req->hold) {
-    /* a SEQPACKET read returns exactly one message; only RELEASE lets us go on */
-    uint8_t msg[64];
-    long n;
-    do n = RAW(SYS_read, NS_STAGE_CHANNEL_FD, msg, sizeof(msg), 0, 0);
-    while (n == -EINTR);
-    if (n < 8 || msg[0] != MSG_RELEASE || msg[1] != 0 || msg[2] != 0 || msg[3] != 0) RAW(SYS_exit_group, 127, 0, 0, 0, 0);
-    if (req->clone_flags & CLONE_NEWUSER) {
-      /* the maps are written now. Become the namespace's root: a parent that is not the
-       * namespace's root on the node (host root creating a workspace-mapped namespace) left us
-       * with ids the map does not cover, and exec would drop every capability. Raw syscalls:
-       * glibc's wrappers would signal threads this copy of the parent does not have. Where 0
-       * is not mapped these fail and nothing changes. */
-      RAW(SYS_setresgid, 0, 0, 0, 0, 0);
-      RAW(SYS_setresuid, 0, 0, 0, 0, 0);
-    }
-  }
+  if (req->hold && (req->clone_flags & CLONE_NEWUSER)) keep_caps_across_exec();
   RAW(SYS_execveat, NS_STAGE_EXE_FD, "", argv, empty_env, AT_EMPTY_PATH);
   RAW(SYS_exit_group, 127, 0, 0, 0, 0);
   __builtin_unreachable();

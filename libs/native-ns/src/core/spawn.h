@@ -1,7 +1,7 @@
 /* spawn: creating a stage process. The creating thread clone3()s the child straight into its new
- * namespaces; the child only places two fds, sets its parent-death signal, optionally waits for
- * MSG_RELEASE (so that its id maps are written before it execs and keeps its capabilities), and
- * execs the stage helper. Everything else happens in the helper, which is single-threaded.
+ * namespaces; the child only places two fds, sets its parent-death signal and execs the stage
+ * helper. Everything else happens in the helper, which is single-threaded: a held stage waits
+ * there for MSG_RELEASE (its id maps written), and becomes its user namespace's root then.
  * Between clone and exec the child makes raw syscalls only (it is a copy of a multi-threaded
  * process: no malloc, no locks). */
 #ifndef NS_SPAWN_H
@@ -22,8 +22,9 @@ struct ns_spawn_request {
   int exe_fd;           /* O_PATH fd of the helper binary: fd 4 in the helper, exec'd */
   const char *name;     /* argv[0] of the helper (what `ps` shows) */
   int pdeathsig;        /* 0 = none */
-  int hold;             /* wait for MSG_RELEASE on the channel before exec; a held stage in a new
-                         * user namespace then becomes that namespace's root (uid/gid 0) */
+  int hold;             /* Node sends MSG_RELEASE (maps written) before the program; in a new
+                         * user namespace the child keeps its capabilities across the exec
+                         * (ambient) so that the helper can become the namespace's root then */
   int cgroup_fd;        /* CLONE_INTO_CGROUP target, or -1 */
 };
 

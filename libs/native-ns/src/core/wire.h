@@ -14,7 +14,7 @@
 #include "ns_error.h"
 
 /* Messages, Node -> stage */
-#define MSG_RELEASE 1 /* a held child may exec the helper (its id maps are written) */
+#define MSG_RELEASE 1 /* [int become_root]: a held stage's id maps are written; its program follows */
 #define MSG_ABORT 2   /* a held or waiting child exits without running anything */
 #define MSG_PROGRAM 3 /* the stage program; fds referenced by the program travel with it */
 #define MSG_GO 4      /* answers a WAIT step: [bytes tag] */

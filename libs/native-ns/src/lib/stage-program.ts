@@ -1,7 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import { capabilityMask, type CapabilitySets } from './capabilities';
 import { native } from './loader';
-import { encodeRecord, type WireField } from './wire';
+import { WireWriter, type WireField } from './wire';
 import { CloneFlag, MountAttrBit, MountKind, Op, PropagationCode, SECCOMP_ACT_NOTIFY, UmountFlag, WIRE_MAX_MESSAGE, WIRE_NONE } from './wire-constants';
 
 /**
@@ -114,7 +114,7 @@ export interface NestedStageOptions extends ProcessSettings {
 }
 
 export interface StageOptions extends NestedStageOptions {
-  /** the child stops before exec until Stage.release() (so its id maps can be written first) */
+  /** the stage waits for Stage.release() before it runs its program (its id maps are written meanwhile) */
   hold?: boolean;
   /** start the stage in this cgroup (an O_DIRECTORY fd of a cgroup v2 folder) */
   cgroupFd?: number;
@@ -129,7 +129,8 @@ export interface EncodedStage {
   closeAfterSend: number[];
   /** nested stages, by step index */
   nested: Map<number, { encoded: EncodedStage; parentEnd: number }>;
-  stepNames: string[];
+  /** what each step is, for error messages (describeStep): named only when one is needed */
+  steps: readonly StageStep[];
 }
 
 export function cloneFlags(namespaces: readonly Namespace[] = []): number {
@@ -207,8 +208,8 @@ export function encodeStage(options: NestedStageOptions): EncodedStage {
     fds.push(fd);
     return fds.length - 1;
   };
-  const records: Buffer[] = [];
-  const put = (op: number, fields: WireField[] = []) => records.push(encodeRecord(op, fields));
+  const writer = new WireWriter(4096);
+  const put = (op: number, fields: WireField[] = []) => writer.record(op, fields);
   const closeAfterSend: number[] = [];
   const nested = new Map<number, { encoded: EncodedStage; parentEnd: number }>();
   const steps = options.steps ?? [];
@@ -323,10 +324,10 @@ export function encodeStage(options: NestedStageOptions): EncodedStage {
     if (end.exec.cwd) put(Op.CWD, [end.exec.cwd]);
     put(Op.EXEC);
   }
-  const program = Buffer.concat(records);
+  const program = writer.take();
   if (program.length + 8 > WIRE_MAX_MESSAGE) {
     throw new TypeError(`stage program of ${program.length} bytes exceeds ${WIRE_MAX_MESSAGE} (argv or env too large)`);
   }
   if (fds.length > 64) throw new TypeError(`stage program passes ${fds.length} fds; at most 64`);
-  return { options, program, fds, closeAfterSend, nested, stepNames: steps.map(describeStep) };
+  return { options, program, fds, closeAfterSend, nested, steps };
 }

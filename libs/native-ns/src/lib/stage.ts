@@ -4,7 +4,7 @@ import { constants as osConstants } from 'node:os';
 import { loadNative, native } from './loader';
 import { NativeNsError } from './native-ns.error';
 import type { NativeChannel } from './native';
-import { cloneFlags, encodeStage, signalNumber, type EncodedStage, type NestedStageOptions, type StageOptions } from './stage-program';
+import { cloneFlags, describeStep, encodeStage, signalNumber, type EncodedStage, type NestedStageOptions, type StageOptions, type StageStep } from './stage-program';
 import { decodeRecord, encodeRecord, fieldInt, fieldString, type DecodedRecord } from './wire';
 import { Msg } from './wire-constants';
 
@@ -87,7 +87,7 @@ export class StageChannel extends EventEmitter {
   constructor(
     fd: number,
     readonly name: string,
-    protected stepNames: string[],
+    protected steps: readonly StageStep[],
   ) {
     super();
     this.ready = new Promise<void>((resolve, reject) => (this.settleReady = { resolve, reject }));
@@ -230,7 +230,7 @@ export class StageChannel extends EventEmitter {
       ...(path ? { path } : {}),
       ...(pid ? { pid } : {}),
       ...(detail ? { detail } : {}),
-      step: `${this.name}: ${step >= 0 ? (this.stepNames[step] ?? `step ${step}`) : 'setting up the command'}`,
+      step: `${this.name}: ${step < 0 ? 'setting up the command' : this.steps[step] ? describeStep(this.steps[step]) : `step ${step}`}`,
     });
   }
 
@@ -300,10 +300,10 @@ export class NestedStage extends StageChannel {
   constructor(
     fd: number,
     name: string,
-    stepNames: string[],
+    steps: readonly StageStep[],
     private readonly parent: StageChannel,
   ) {
-    super(fd, name, stepNames);
+    super(fd, name, steps);
   }
 }
 
@@ -321,8 +321,17 @@ export class Stage extends StageChannel {
   /** the program, encoded; undefined for a held stage that gets it at release */
   private pending: { program: Buffer; fds: number[]; closeAfterSend: number[] } | undefined;
 
-  constructor(pid: number, pidfd: number, channelFd: number, name: string, encoded: EncodedStage | undefined, hold: boolean) {
-    super(channelFd, name, encoded?.stepNames ?? []);
+  constructor(
+    pid: number,
+    pidfd: number,
+    channelFd: number,
+    name: string,
+    encoded: EncodedStage | undefined,
+    hold: boolean,
+    /** in a new user namespace: a held stage becomes its root at release */
+    private readonly newUserNamespace = false,
+  ) {
+    super(channelFd, name, encoded?.steps ?? []);
     this.pid = pid;
     this.pidfd = pidfd;
     this.exited = new Promise<ExitStatus>((resolve) => {
@@ -330,6 +339,7 @@ export class Stage extends StageChannel {
       exitWaiters.set(pid, resolve);
     }).then((status) => {
       native().close(pidfd);
+      this.dropUnsent();
       return status;
     });
     if (encoded) this.adopt(encoded);
@@ -337,28 +347,30 @@ export class Stage extends StageChannel {
   }
 
   /**
-   * Lets a held stage exec (after its id maps were written). A stage from spawnHeldStage gets its
-   * program now, encoded here: what it runs may depend on answers that came while it was held.
-   * Throws (and the stage stays held) when the program is invalid.
+   * Lets a held stage run its program (after its id maps were written); one in a new user
+   * namespace becomes its root first. A stage from spawnHeldStage gets its program now, or had it
+   * from setProgram: what it runs may depend on answers that came while it was held. Throws (and
+   * the stage stays held) when the program is invalid.
    */
   release(program?: StageProgram): void {
     if (this.released) return;
     if (program) {
       if (this.pending) throw new TypeError(`release: stage ${this.name} was spawned with its program`);
-      this.load(program);
+      this.setProgram(program);
     } else if (!this.pending) {
       throw new TypeError(`release: stage ${this.name} was spawned without a program and needs one now`);
     }
-    this.send(encodeRecord(Msg.RELEASE, []));
+    this.send(encodeRecord(Msg.RELEASE, [this.newUserNamespace ? 1 : 0]));
     this.sendProgram();
   }
 
   /**
-   * Gives a held stage its program now (encoded now: that work need not wait for the release),
-   * to run once released. Throws when the program is invalid or the stage already has one.
+   * Gives a stage from spawnHeldStage its program ahead of its release (which then takes none):
+   * encoded now, e.g. while the maps are still being written, and sent at release. Nested stages
+   * exist from here on (`nested`). Throws when the program is invalid or the stage has one.
    */
-  load(program: StageProgram): void {
-    if (this.pending || this.released) throw new TypeError(`load: stage ${this.name} already has its program`);
+  setProgram(program: StageProgram): void {
+    if (this.pending) throw new TypeError(`setProgram: stage ${this.name} has its program already`);
     this.adopt(encodeStage({ ...program, name: this.name }));
   }
 
@@ -377,9 +389,17 @@ export class Stage extends StageChannel {
   }
 
   private adopt(encoded: EncodedStage): void {
-    this.stepNames = encoded.stepNames;
+    this.steps = encoded.steps;
     this.pending = { program: withPayload(Msg.PROGRAM, encoded.program), fds: encoded.fds, closeAfterSend: encoded.closeAfterSend };
     this.nested = startNested(encoded, this);
+  }
+
+  /** A program never sent (the stage ended while held): its fds and nested channels go. */
+  private dropUnsent(): void {
+    if (this.released || !this.pending) return;
+    for (const fd of this.pending.closeAfterSend) native().close(fd);
+    this.pending = undefined;
+    for (let n = this.nested; n; n = n.nested) n.close();
   }
 
   private sendProgram(): void {
@@ -400,7 +420,7 @@ function withPayload(type: number, payload: Buffer): Buffer {
 /** Sends each nested stage its program over its own channel and wraps that channel. */
 function startNested(encoded: EncodedStage, parent: StageChannel): NestedStage | undefined {
   for (const { encoded: child, parentEnd } of encoded.nested.values()) {
-    const stage = new NestedStage(parentEnd, child.options.name ?? 'wsrun-stage', child.stepNames, parent);
+    const stage = new NestedStage(parentEnd, child.options.name ?? 'wsrun-stage', child.steps, parent);
     stage.send(withPayload(Msg.PROGRAM, child.program), child.fds);
     for (const fd of child.closeAfterSend) native().close(fd);
     stage.nested = startNested(child, stage);
@@ -449,7 +469,7 @@ function spawn(options: Pick<StageOptions, 'name' | 'namespaces' | 'pdeathsig' |
     throw err;
   }
   native().close(childEnd);
-  return new Stage(spawned.pid, spawned.pidfd, nodeEnd, name, encoded, hold);
+  return new Stage(spawned.pid, spawned.pidfd, nodeEnd, name, encoded, hold, options.namespaces?.includes('user') ?? false);
 }
 
 /** Rejects with ETIMEDOUT when `promise` does not settle within ms. */

@@ -4,49 +4,91 @@
 
 const KIND_INT = 1;
 const KIND_BYTES = 2;
+const TWO_32 = 2 ** 32;
+const INT64_MIN = -(BigInt(2) ** BigInt(63));
+const INT64_MAX = BigInt(2) ** BigInt(63) - BigInt(1);
 
 export type WireField = number | bigint | string | Buffer;
 
-/** Sizes first, then one buffer written in place: a program is encoded on ring0's start-up path. */
-export function encodeRecord(type: number, fields: readonly WireField[]): Buffer {
-  let size = 8;
-  for (let i = 0; i < fields.length; i++) {
-    const f = fields[i]!;
-    size += 8 + (typeof f === 'number' || typeof f === 'bigint' ? 8 : typeof f === 'string' ? Buffer.byteLength(f, 'utf8') : f.length);
+/**
+ * Appends records to one growing buffer. Ring0 encodes ring1's program once, in a cold process:
+ * there every JS call runs in the interpreter, so a field costs a DataView store (a V8 builtin),
+ * not Buffer.alloc + Buffer methods + a concat per record (that was ~1 ms of ring0's start).
+ */
+export class WireWriter {
+  private buf: Buffer;
+  private view: DataView;
+  private at = 0;
+
+  constructor(initialBytes = 256) {
+    this.buf = Buffer.allocUnsafe(initialBytes);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
-  const out = Buffer.allocUnsafe(size);
-  out.writeUInt32LE(type, 0);
-  out.writeUInt32LE(size - 8, 4);
-  let at = 8;
-  for (let i = 0; i < fields.length; i++) {
-    const f = fields[i]!;
-    const isInt = typeof f === 'number' || typeof f === 'bigint';
-    out.writeUInt32LE(isInt ? KIND_INT : KIND_BYTES, at); // the kind and its 3 zero bytes
-    at += 4;
-    if (isInt) {
-      out.writeUInt32LE(8, at);
-      writeInt64(out, f, at + 4);
-      at += 12;
-    } else if (typeof f === 'string') {
-      const n = out.write(f, at + 4, 'utf8');
-      out.writeUInt32LE(n, at);
-      at += 4 + n;
-    } else {
-      out.writeUInt32LE(f.length, at);
-      f.copy(out, at + 4);
-      at += 4 + f.length;
+
+  record(type: number, fields: readonly WireField[] = []): void {
+    const start = this.at;
+    this.reserve(start, 8);
+    this.view.setUint32(start, type, true);
+    let at = start + 8;
+    for (const f of fields) {
+      if (typeof f === 'string') {
+        // utf8 takes at most 3 bytes per UTF-16 unit; the length is filled in once written
+        this.reserve(at, 8 + 3 * f.length);
+        const len = this.buf.write(f, at + 8, 'utf8');
+        this.view.setUint32(at, KIND_BYTES, true); // kind and three zero bytes
+        this.view.setUint32(at + 4, len, true);
+        at += 8 + len;
+      } else if (typeof f === 'number' && Number.isSafeInteger(f)) {
+        this.reserve(at, 16);
+        this.view.setUint32(at, KIND_INT, true);
+        this.view.setUint32(at + 4, 8, true);
+        // int64 little endian without a BigInt (fds, flags, ids, masks are safe integers)
+        const hi = Math.floor(f / TWO_32);
+        this.view.setUint32(at + 8, f - hi * TWO_32, true);
+        this.view.setInt32(at + 12, hi, true);
+        at += 16;
+      } else if (typeof f === 'number' || typeof f === 'bigint') {
+        const v = BigInt(f); // throws for a non-integer
+        if (v < INT64_MIN || v > INT64_MAX) throw new RangeError(`wire: ${v} does not fit in an int64`);
+        this.reserve(at, 16);
+        this.view.setUint32(at, KIND_INT, true);
+        this.view.setUint32(at + 4, 8, true);
+        this.view.setBigInt64(at + 8, v, true);
+        at += 16;
+      } else {
+        this.reserve(at, 8 + f.length);
+        this.view.setUint32(at, KIND_BYTES, true);
+        this.view.setUint32(at + 4, f.length, true);
+        at += 8 + f.copy(this.buf, at + 8);
+      }
     }
+    this.view.setUint32(start + 4, at - start - 8, true);
+    this.at = at;
   }
-  return out;
+
+  get length(): number {
+    return this.at;
+  }
+
+  /** What was written (every byte of it set); the writer is done with. */
+  take(): Buffer {
+    return this.buf.subarray(0, this.at);
+  }
+
+  /** Makes room for n more bytes after the first `used` (which it keeps). */
+  private reserve(used: number, n: number): void {
+    if (used + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, used + n));
+    this.buf.copy(bigger, 0, 0, used);
+    this.buf = bigger;
+    this.view = new DataView(bigger.buffer, bigger.byteOffset, bigger.length);
+  }
 }
 
-function writeInt64(out: Buffer, n: number | bigint, at: number): void {
-  if (typeof n === 'number' && Number.isInteger(n) && n >= -0x80000000 && n <= 0x7fffffff) {
-    out.writeInt32LE(n, at);
-    out.writeInt32LE(n < 0 ? -1 : 0, at + 4);
-  } else {
-    out.writeBigInt64LE(BigInt(n), at); // throws for a fraction or a value beyond 64 bits, as before
-  }
+export function encodeRecord(type: number, fields: readonly WireField[]): Buffer {
+  const w = new WireWriter();
+  w.record(type, fields);
+  return w.take();
 }
 
 export interface DecodedRecord {

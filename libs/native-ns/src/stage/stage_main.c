@@ -241,16 +241,53 @@ static void read_settings(uint32_t op, struct wire_cursor *b) {
   }
 }
 
-/* Reads MSG_PROGRAM (with its fds) from the channel and sorts its directives. */
+static void parent_gone_check(void);
+
+/* MSG_RELEASE [int become_root]: a held stage's id maps are written. One in a new user namespace
+ * was exec'd before that, as nobody there, keeping its capabilities in the ambient set
+ * (spawn.c); it becomes the namespace's root now, and ends up as it would after an exec by that
+ * root. Where 0 is not mapped setres[ug]id fail with EINVAL and the stage stays who it is. */
+static int become_namespace_root(struct ns_error *err) {
+  int pdeathsig = 0;
+  if (prctl(PR_GET_PDEATHSIG, &pdeathsig, 0, 0, 0) < 0) return ns_fail(err, errno, "prctl", "PR_GET_PDEATHSIG");
+  if (setresgid(0, 0, 0) < 0 && errno != EINVAL) return ns_fail(err, errno, "setresgid", "0");
+  if (setresuid(0, 0, 0) < 0 && errno != EINVAL) return ns_fail(err, errno, "setresuid", "0");
+  /* the ambient set only carried the capabilities across that exec: from here on what this
+   * stage execs gets capabilities by the usual rules (its uid, its program's OP_CAPS) */
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) return ns_fail(err, errno, "prctl", "PR_CAP_AMBIENT_CLEAR_ALL");
+  if (ns_caps_clear_inheritable(err) < 0) return -1;
+  /* a parent that is root on the node made this a change of uid there (0 -> the workspace's
+   * host uid), which clears dumpability and the parent-death signal; an exec after the change
+   * restored dumpability before, so restore both */
+  if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1 && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) return ns_fail(err, errno, "prctl", "PR_SET_DUMPABLE");
+  int now = 0;
+  if (pdeathsig > 0 && prctl(PR_GET_PDEATHSIG, &now, 0, 0, 0) == 0 && now != pdeathsig) {
+    if (prctl(PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0) < 0) return ns_fail(err, errno, "prctl", "PR_SET_PDEATHSIG");
+    parent_gone_check();
+  }
+  return 0;
+}
+
+/* Reads MSG_PROGRAM (with its fds) from the channel and sorts its directives. A held stage gets
+ * MSG_RELEASE first. */
 static void read_program(void) {
   struct ns_error err;
   ns_error_clear(&err);
-  ssize_t n = ns_recv_with_fds(S.channel, message, sizeof(message), S.refs, MAX_REFS, &S.nrefs, &err);
-  if (n < 0) fail_step(-1, &err, STAGE_EXIT_SETUP);
-  if (n == 0) _exit(STAGE_EXIT_ABORTED);
-  struct wire_cursor all = {message, (size_t)n}, body, prog;
+  struct wire_cursor all, body, prog;
   uint32_t type;
-  if (wire_next_record(&all, &type, &prog) != 1) fail_protocol("malformed message");
+  ssize_t n;
+  int released = 0;
+  for (;;) {
+    n = ns_recv_with_fds(S.channel, message, sizeof(message), S.refs, MAX_REFS, &S.nrefs, &err);
+    if (n < 0) fail_step(-1, &err, STAGE_EXIT_SETUP);
+    if (n == 0) _exit(STAGE_EXIT_ABORTED);
+    all = (struct wire_cursor){message, (size_t)n};
+    if (wire_next_record(&all, &type, &prog) != 1) fail_protocol("malformed message");
+    if (type != MSG_RELEASE) break;
+    if (released || S.nrefs > 0) fail_protocol("unexpected MSG_RELEASE");
+    released = 1;
+    if (get_int(&prog) && become_namespace_root(&err) < 0) fail_step(-1, &err, STAGE_EXIT_SETUP);
+  }
   if (type == MSG_ABORT) _exit(STAGE_EXIT_ABORTED);
   if (type != MSG_PROGRAM) fail_protocol("expected MSG_PROGRAM");
   int r;
@@ -340,24 +377,71 @@ static int step_mount(int index, struct wire_cursor *b, struct ns_error *err) {
   return rc;
 }
 
+static void __attribute__((noreturn)) run_stage(int channel, int exe, const char *name, int pdeathsig);
+
+/* Set by main: the nested stage shows its own name in /proc/<pid>/cmdline too. */
+static char *own_argv0;
+
+/* The child of a spawn step, right after clone3: becomes the nested stage in this process, as
+ * if it had exec'd the helper (a fresh exec cost ~0.3 ms on ring1 -> ring2's critical path). It
+ * leaves the parent stage's state behind: every fd but its own channel, the helper's fd and the
+ * stdio an exec would keep is closed, the state is reset, and it is made dumpable as an exec
+ * would. The parent is single-threaded and in no libc call: its locks are free. glibc's
+ * cached thread id stays the parent's: nothing here calls raise() or pthread_*. */
+static void __attribute__((noreturn)) become_nested_stage(int channel, const char *name_in_arena, int pdeathsig) {
+  char name[64];
+  snprintf(name, sizeof(name), "%s", name_in_arena);
+  int exe = S.exe;
+  struct ns_error err;
+  ns_error_clear(&err);
+  /* park ours high first: placing them at 3 and 4 must not clobber one with the other */
+  int ch = fcntl(channel, F_DUPFD_CLOEXEC, TEMP_FD_MIN);
+  int ex = ch < 0 ? -1 : fcntl(exe, F_DUPFD_CLOEXEC, TEMP_FD_MIN);
+  if (ch < 0 || ex < 0) ns_fail(&err, errno, "fcntl", "F_DUPFD_CLOEXEC");
+  else if (dup3(ch, NS_STAGE_CHANNEL_FD, 0) < 0 || dup3(ex, NS_STAGE_EXE_FD, 0) < 0) ns_fail(&err, errno, "dup3", NULL);
+  if (err.errnum != 0) {
+    S.channel = channel; /* reported on our own channel, as the helper would */
+    fail_step(-1, &err, STAGE_EXIT_SETUP);
+  }
+  sys_close_range(NS_STAGE_EXE_FD + 1, ~0U, 0);
+  /* 0-2 survive as an exec would keep them: unless they are close-on-exec (the parent stage's
+   * own fds when it had no stdio) */
+  for (int fd = 0; fd <= 2; fd++) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0 && (flags & FD_CLOEXEC)) close(fd);
+  }
+  memset(&S, 0, sizeof(S));
+  arena_used = 0;
+  prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+  /* cmdline: our argv[0] in place, no longer than it was */
+  if (own_argv0 != NULL) {
+    size_t room = strlen(own_argv0);
+    memset(own_argv0, 0, room);
+    memcpy(own_argv0, name, strnlen(name, room));
+  }
+  run_stage(NS_STAGE_CHANNEL_FD, NS_STAGE_EXE_FD, name, pdeathsig);
+}
+
 static int step_spawn(int index, struct wire_cursor *b, struct ns_error *err) {
-  struct ns_spawn_request req;
-  memset(&req, 0, sizeof(req));
-  req.clone_flags = (uint64_t)get_int(b);
+  uint64_t clone_flags = (uint64_t)get_int(b);
   int64_t channel_ref = get_int(b);
-  req.channel_fd = ref_fd(channel_ref);
-  req.pdeathsig = (int)get_int(b);
-  req.name = get_str(b);
-  req.exe_fd = S.exe;
-  req.cgroup_fd = -1;
+  int channel = ref_fd(channel_ref);
+  int pdeathsig = (int)get_int(b);
+  const char *name = get_str(b);
   if (S.child > 0) fail_protocol("only one nested stage per stage");
   int pidfd = -1;
-  pid_t pid = ns_spawn_stage(&req, &pidfd, NULL, err);
-  if (pid < 0) return -1;
+  struct clone_args args;
+  memset(&args, 0, sizeof(args));
+  args.flags = clone_flags | CLONE_PIDFD;
+  args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+  args.exit_signal = SIGCHLD;
+  long pid = sys_clone3(&args);
+  if (pid < 0) return ns_fail(err, errno, "clone3", name);
+  if (pid == 0) become_nested_stage(channel, name, pdeathsig);
   /* our copy of the child's channel must go, or Node never sees it close at the child's exec */
-  close(req.channel_fd);
+  close(channel);
   S.refs[channel_ref] = -1;
-  S.child = pid;
+  S.child = (pid_t)pid;
   S.child_pidfd = pidfd;
   uint8_t buf[64];
   struct wire_writer w;
@@ -513,6 +597,8 @@ static int place_fds(struct ns_error *err) {
   return 0;
 }
 
+/* Exits when Node (the channel's other end) is gone: after re-arming a parent-death signal that
+ * a credential change cleared, the parent may have died in between. */
 static void parent_gone_check(void) {
   struct pollfd p = {.fd = S.channel, .events = POLLRDHUP};
   if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR))) _exit(STAGE_EXIT_ABORTED);
@@ -633,19 +719,25 @@ static void reset_signals(void) {
   }
 }
 
-int main(int argc, char **argv) {
-  (void)argc;
-  reset_signals();
-  prctl(PR_SET_NAME, argv[0], 0, 0, 0);
+/* Runs a stage whose channel and helper fd are `channel` and `exe`: reads its program, runs its
+ * steps, ends as the program says. */
+static void __attribute__((noreturn)) run_stage(int channel, int exe, const char *name, int pdeathsig) {
+  prctl(PR_SET_NAME, name, 0, 0, 0);
   for (int i = 0; i < MAX_ROOTS; i++) S.roots[i] = -1;
   S.ctty = -1;
   S.child_pidfd = -1;
   /* park the channel and our executable high, out of the way of the fds the program places */
-  S.channel = fcntl(NS_STAGE_CHANNEL_FD, F_DUPFD_CLOEXEC, PARK_FD_MIN);
-  S.exe = fcntl(NS_STAGE_EXE_FD, F_DUPFD_CLOEXEC, PARK_FD_MIN);
+  S.channel = fcntl(channel, F_DUPFD_CLOEXEC, PARK_FD_MIN);
+  S.exe = fcntl(exe, F_DUPFD_CLOEXEC, PARK_FD_MIN);
   if (S.channel < 0 || S.exe < 0) _exit(STAGE_EXIT_SETUP);
-  close(NS_STAGE_CHANNEL_FD);
-  close(NS_STAGE_EXE_FD);
+  close(channel);
+  close(exe);
+  if (pdeathsig > 0 && prctl(PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0) < 0) {
+    struct ns_error err;
+    ns_error_clear(&err);
+    ns_fail(&err, errno, "prctl", "PR_SET_PDEATHSIG");
+    fail_step(-1, &err, STAGE_EXIT_SETUP);
+  }
 
   read_program();
   for (int i = 0; i < S.nsteps; i++) {
@@ -657,7 +749,7 @@ int main(int argc, char **argv) {
     case OP_EXEC:
       do_exec();
     case OP_WAIT_CHILD:
-      prctl(PR_SET_NAME, argv[0], 0, 0, 0);
+      prctl(PR_SET_NAME, name, 0, 0, 0);
       do_wait_child();
     default: {
       uint8_t buf[16];
@@ -667,4 +759,12 @@ int main(int argc, char **argv) {
       _exit(S.exit_code);
     }
   }
+}
+
+int main(int argc, char **argv) {
+  (void)argc;
+  reset_signals();
+  own_argv0 = argv[0];
+  /* the parent-death signal of an exec'd stage was set before its exec (spawn.c) */
+  run_stage(NS_STAGE_CHANNEL_FD, NS_STAGE_EXE_FD, argv[0], 0);
 }
