@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SeccompSupervisor, type SeccompNotification } from '../src';
+import { SeccompSupervisor, spawnStage, type SeccompNotification } from '../src';
 import { spawnCapturing, tempDir } from './helpers';
 
 const ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
@@ -99,5 +99,36 @@ describe('seccomp user notifications', () => {
     });
     expect(seen).toHaveLength(1);
     expect(answerError).toMatchObject({ code: 'ENOENT', syscall: 'ioctl' });
+  });
+
+  it('an installSeccomp step installs the filter there: the listener comes while the stage waits, and the filter holds after the wait', async () => {
+    const { stage, output } = spawnCapturing({
+      namespaces: ['mount'],
+      steps: [{ op: 'rslave' }, { op: 'installSeccomp' }, { op: 'wait', tag: 'go' }],
+      seccomp: { notify: ['mount'], listenerTag: 'seccomp' },
+      end: { exec: { argv: ['sh', '-c', 'mount -t tmpfs none /mnt 2>/dev/null; echo $?'], env: ENV } },
+    });
+    // the stage is blocked in its wait step, yet its listener is here
+    await stage.waitFor('go');
+    const supervisor = new SeccompSupervisor(await stage.receiveFd('seccomp'));
+    const seen: string[] = [];
+    const handled = (async () => {
+      for await (const n of supervisor) {
+        seen.push(n.syscall ?? String(n.nr));
+        supervisor.respondError(n.id, 'EACCES');
+      }
+    })();
+    stage.go('go');
+    await stage.exited;
+    await handled;
+    supervisor.close();
+    // mount(8) may try again after the refusal: every try reached the supervisor
+    expect(seen.length).toBeGreaterThan(0);
+    expect(new Set(seen)).toEqual(new Set(['mount']));
+    expect((await output).trim()).not.toBe('0');
+  });
+
+  it('refuses an installSeccomp step in a stage without a seccomp policy', () => {
+    expect(() => spawnStage({ steps: [{ op: 'installSeccomp' }], end: { exit: 0 } })).toThrow(/no seccomp policy/);
   });
 });

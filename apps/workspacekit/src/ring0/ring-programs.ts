@@ -35,9 +35,9 @@ export const RING1 = { name: 'wskit:ring1', namespaces: ['user' as const] };
  * /dev, /sys, /workspace, /.workspace (the lift socket), the container's hosts/hostname/resolv.conf
  * and a fresh /tmp. Every target is opened inside the new root (RESOLVE_IN_ROOT): an image whose
  * /workspace is a symlink to /etc gets the bind on its own /etc, never the node's.
- * ring2: new mount + pid + uts namespaces; pivot_root into that root (old root detached); waits
- * until ring0 had the daemon mount /proc; installs the seccomp filter and hands the listener up;
- * execs the command.
+ * ring2: new mount + pid + uts namespaces; pivot_root into that root (old root detached);
+ * installs the seccomp filter and hands the listener up; waits until ring0 had the daemon mount
+ * /proc; execs the command.
  */
 export function ring1Program(config: KitConfig, inputs: RingInputs): StageProgram {
   const steps: StageStep[] = [
@@ -63,6 +63,8 @@ export function ring1Program(config: KitConfig, inputs: RingInputs): StageProgra
         steps: [
           { op: 'hostname', name: config.hostname },
           { op: 'pivotRoot', path: config.rootMountPoint },
+          // the filter before the wait: ring0 gets the listener while the daemon mounts /proc
+          { op: 'installSeccomp' },
           { op: 'wait', tag: RING2_GO },
         ],
         seccomp: workspaceSeccompPolicy(SECCOMP_LISTENER),

@@ -103,15 +103,18 @@ export class Ring0 {
       const { pid: ring2Pid } = await withTimeout(Promise.race([ring2.spawned(), failureOf(ring1.ready)]), RING2_READY_MS, 'ring1 starting ring2');
       await withTimeout(Promise.race([ring2.waitFor(RING2_GO), failureOf(ring2.ready)]), RING2_READY_MS, 'ring2 pivoting into the workspace root');
       this.mark('ring2 waiting');
-      await this.daemon.mount('proc', '/proc', ring2Pid);
-      this.mark('proc mounted');
-      // Written before ring2 may exec: once the command runs, `workspacekit exec --workspace` finds it.
-      this.writeState({ ring0: process.pid, ring1: ring1.pid, ring2: ring2Pid, liftSocket: this.config.liftSocket });
-      ring2.go(RING2_GO);
-      const listener = await withTimeout(ring2.receiveFd(SECCOMP_LISTENER), LISTENER_MS, "ring2 handing over its seccomp listener");
+      const procMounted = this.daemon.mount('proc', '/proc', ring2Pid);
+      procMounted.catch(() => undefined); // awaited below
+      // while the daemon mounts /proc: ring2 sent its seccomp listener before it began to wait,
+      // and the state is written before ring2 may exec (`workspacekit exec --workspace` reads it)
+      const listener = await withTimeout(ring2.receiveFd(SECCOMP_LISTENER), LISTENER_MS, 'ring2 handing over its seccomp listener');
       this.supervisor = new SeccompSupervisor(listener);
-      this.mark('listener');
       void new MountHandler(this.supervisor, this.daemon, this.log, [{ kind: 'proc', target: '/proc' }]).run();
+      this.mark('listener');
+      this.writeState({ ring0: process.pid, ring1: ring1.pid, ring2: ring2Pid, liftSocket: this.config.liftSocket });
+      await procMounted;
+      this.mark('proc mounted');
+      ring2.go(RING2_GO);
       await ring2.ready;
       this.timings.execAt = process.hrtime.bigint();
       this.reportTimings();

@@ -57,6 +57,7 @@
 #define OP_RSLAVE 33    /* [] make the whole mount namespace rslave */
 #define OP_SETCREDS 34  /* [int uid, int gid, int group...]: switch ids now (e.g. to root of a joined user namespace) */
 #define OP_UNSHARE 35   /* [int clone flags]: new namespaces for the stage itself, now */
+#define OP_INSTALL_SECCOMP 36 /* []: the stage's seccomp filter (OP_SECCOMP) now, its listener sent up; not again before the exec */
 /* Program directives: the end */
 #define OP_EXEC 40      /* exec ARGV with ENV in CWD */
 #define OP_WAIT_CHILD 41 /* stay as the waiter of the spawned stage: forward signals, exit with its status */

@@ -68,7 +68,13 @@ export type StageStep =
    */
   | { op: 'unshare'; namespaces: Namespace[] }
   /** switches ids now (e.g. to root of a user namespace just joined, before spawning a stage) */
-  | { op: 'setCreds'; uid: number; gid: number; groups?: number[] };
+  | { op: 'setCreds'; uid: number; gid: number; groups?: number[] }
+  /**
+   * installs the stage's `seccomp` filter now and sends its listener up, instead of right before
+   * the exec: a stage that then waits (for ring0's go) has its listener with ring0 meanwhile.
+   * Only syscalls the filter lets through may follow.
+   */
+  | { op: 'installSeccomp' };
 
 export interface ExecSpec {
   argv: string[];
@@ -301,6 +307,10 @@ export function encodeStage(options: NestedStageOptions): EncodedStage {
         break;
       case 'unshare':
         put(Op.UNSHARE, [cloneFlags(step.namespaces)]);
+        break;
+      case 'installSeccomp':
+        if (!options.seccomp) throw new TypeError('installSeccomp: the stage has no seccomp policy');
+        put(Op.INSTALL_SECCOMP);
         break;
       case 'setCreds':
         put(Op.SETCREDS, [step.uid, step.gid, ...(step.groups ?? [])]);

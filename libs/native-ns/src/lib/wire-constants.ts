@@ -43,6 +43,7 @@ export const Op = {
   RSLAVE: 33,
   SETCREDS: 34,
   UNSHARE: 35,
+  INSTALL_SECCOMP: 36,
   EXEC: 40,
   WAIT_CHILD: 41,
   EXIT: 42,

@@ -452,6 +452,19 @@ static int step_spawn(int index, struct wire_cursor *b, struct ns_error *err) {
   return 0;
 }
 
+/* The stage's seccomp filter, once: at an installSeccomp step, else right before the exec. */
+static int install_seccomp(struct ns_error *err) {
+  if (!S.has_seccomp) return 0;
+  S.has_seccomp = 0;
+  int listener = ns_seccomp_install(S.rules, S.nrules, S.seccomp_listener, S.seccomp_nnp, err);
+  if (listener < 0) return -1;
+  if (S.seccomp_listener) {
+    send_fd(S.seccomp_tag, listener);
+    close(listener);
+  }
+  return 0;
+}
+
 static int run_step(int index, const struct step *st, struct ns_error *err) {
   struct wire_cursor b = st->body;
   switch (st->op) {
@@ -540,6 +553,9 @@ static int run_step(int index, const struct step *st, struct ns_error *err) {
       if (unshare(flags) < 0) return ns_fail(err, errno, "unshare", NULL);
       return 0;
     }
+    case OP_INSTALL_SECCOMP:
+      if (!S.has_seccomp) fail_protocol("installSeccomp without a seccomp policy");
+      return install_seccomp(err);
     case OP_RSLAVE:
       if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) return ns_fail(err, errno, "mount", "/");
       return 0;
@@ -630,15 +646,7 @@ static int finalize(struct ns_error *err) {
   }
   if (S.cwd != NULL && chdir(S.cwd) < 0) return ns_fail(err, errno, "chdir", S.cwd);
   if (S.nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return ns_fail(err, errno, "prctl", "PR_SET_NO_NEW_PRIVS");
-  if (S.has_seccomp) {
-    int listener = ns_seccomp_install(S.rules, S.nrules, S.seccomp_listener, S.seccomp_nnp, err);
-    if (listener < 0) return -1;
-    if (S.seccomp_listener) {
-      send_fd(S.seccomp_tag, listener);
-      close(listener);
-    }
-  }
-  return 0;
+  return install_seccomp(err);
 }
 
 static void send_started(void);
