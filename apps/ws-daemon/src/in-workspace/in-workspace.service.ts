@@ -28,7 +28,8 @@ export interface PreparedRoot {
  * the daemon to do for it. Every request is about the workspace whose socket it came in on; every
  * pid is resolved among the descendants of that workspace's ring0; once-only operations and the
  * id-map rate limit are kept in the registry and in memory. Calls for one workspace run one at a
- * time, so two racing calls cannot both pass a once-only check.
+ * time, so two racing calls cannot both pass a once-only check. The calls on a workspace's start
+ * path record their registry change in the journal: on disk before they answer, as every change.
  */
 @Injectable()
 export class InWorkspaceService {
@@ -55,7 +56,7 @@ export class InWorkspaceService {
     if (ws.ring0 && isAlive(ws.ring0)) return true;
     const ring0 = identify(peer.pid);
     if (!ring0) return false;
-    this.registry.update(ws.id, (w) => (w.ring0 = ring0));
+    this.registry.update(ws.id, (w) => (w.ring0 = ring0), { journal: true });
     this.log.info({ workspace: ws.id, ring0: ring0.pid }, 'ring0 connected');
     return true;
   }
@@ -68,11 +69,15 @@ export class InWorkspaceService {
       }
       const layout = this.registry.layout(ws.id);
       const rootShift = await this.rootfs.mount(layout, ws.idMapping);
-      this.registry.update(ws.id, (w) => {
-        w.prepared = true;
-        w.tornDown = false;
-        w.state = 'running';
-      });
+      this.registry.update(
+        ws.id,
+        (w) => {
+          w.prepared = true;
+          w.tornDown = false;
+          w.state = 'running';
+        },
+        { journal: true },
+      );
       return { rootShift, markPath: layout.mark, workspacePath: layout.content };
     });
   }
@@ -91,7 +96,7 @@ export class InWorkspaceService {
       } catch (err) {
         throw WsError.wrap(`writing the ${kind} map of pid ${pid}`, err, WsErrorCode.FailedPrecondition);
       }
-      this.registry.update(ws.id, (w) => (w.idMapWritten[kind] = true));
+      this.registry.update(ws.id, (w) => (w.idMapWritten[kind] = true), { journal: true });
       this.log.info({ workspace: ws.id, pid, hostPid: target, kind }, 'id map written');
     });
   }
@@ -110,7 +115,7 @@ export class InWorkspaceService {
       } finally {
         closeFd(tree);
       }
-      this.registry.update(ws.id, (w) => w.procMounts.push({ kind, target: path, pid }));
+      this.registry.update(ws.id, (w) => w.procMounts.push({ kind, target: path, pid }), { journal: true });
     });
   }
 
