@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
@@ -188,6 +189,22 @@ describe('a workspace on its own root', () => {
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(` ${mark} `);
     const again = await r0.rpc('teardown', {});
     expect(again.error).toMatchObject({ code: status.FAILED_PRECONDITION });
+  });
+
+  it('a root found mounted already (left by a crash that lost the runtime state) is refused, not mounted over', async () => {
+    const { id } = await newWorkspace();
+    const mark = harness.registry.layout(id).mark;
+    mkdirSync(mark, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'stale', mark]);
+    try {
+      const result = await r0.rpc('prepareForUserNs', {});
+      expect(result.error).toMatchObject({ code: status.FAILED_PRECONDITION });
+      expect(result.error!.details).toMatch(`the root filesystem of ${harness.registry.layout(id).dir} is already mounted`);
+      expect(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(` ${mark} `))).toHaveLength(1);
+      expect(harness.registry.get(id).prepared).toBe(false);
+    } finally {
+      execFileSync('umount', [mark]);
+    }
   });
 
   it('a second PrepareForUserNS is refused', async () => {

@@ -7,7 +7,7 @@ import { DaemonConfig } from '../config/daemon-config';
 import { WorkspaceLayout } from '../registry/workspace';
 import { BaseImage } from './base-image';
 import { openMappedUserNamespace } from './mapped-user-namespace';
-import { isMountPoint } from './mount-table';
+import { hasOwnFilesystem, isMountPoint } from './mount-table';
 
 export type RootShiftKind = 'idmapped' | 'bind';
 
@@ -34,7 +34,7 @@ export class RootFilesystem implements OnApplicationShutdown {
 
   async mount(layout: WorkspaceLayout, mapping: IdMapping[], shift: RootShiftKind | 'auto' = 'auto'): Promise<RootShiftKind> {
     const image = this.image.ensure();
-    if (isMountPoint(layout.mark)) {
+    if (hasOwnFilesystem(layout.mark)) {
       throw new WsError(WsErrorCode.FailedPrecondition, `the root filesystem of ${layout.dir} is already mounted`);
     }
     const layers = [{ name: 'root', lower: image.rootfs, at: '' }, ...image.systemFolders.map((f) => ({ name: f, lower: `/${f}`, at: f }))];

@@ -2,7 +2,7 @@ import { attachTree, cloneTree, closeFd, mount, openPath, runInNamespaces, setMo
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { isMountPoint, mountTable, topMountAt } from './mount-table';
+import { mountTable, topMountAt } from './mount-table';
 
 const O_PATH = 0o10000000;
 const PROPAGATION_POINT = /\/propagation\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -47,9 +47,26 @@ export async function deliverTree(tree: number, to: { pid: number; target: strin
       setMountAttr(pointFd, { propagation: 'private', recursive: true });
       closeFd(pointFd);
     }
-    while (isMountPoint(point)) umount(point, { detach: true });
+    unmountAll(point);
     // the folder stays until Teardown: deleting a folder detaches every mount on it in EVERY
     // namespace, and the delivered tree sits on the slave's root, which is this very folder
+  }
+}
+
+/**
+ * Unmounts everything stacked on `point` (the tree, then the bind below it) until umount says it
+ * is no mount point (EINVAL): a few syscalls, where asking mountinfo before each step reads the
+ * daemon's whole mount table, which grows with every workspace on the node.
+ */
+function unmountAll(point: string): void {
+  // at most the bind and the tree are stacked there: the bound is only against a surprise
+  for (let i = 0; i < 8; i++) {
+    try {
+      umount(point, { detach: true });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'EINVAL') return;
+      throw err;
+    }
   }
 }
 
