@@ -191,6 +191,33 @@ describe('a workspace on its own root', () => {
     expect(again.error).toMatchObject({ code: status.FAILED_PRECONDITION });
   });
 
+  it('ring0 connecting mounts nothing on the node: the root, built meanwhile, appears at the mark with PrepareForUserNS', async () => {
+    const { id } = await newWorkspace();
+    const mark = harness.registry.layout(id).mark;
+    const mounted = () => readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mark} `);
+    expect(await r0.health()).toEqual({ status: 1 });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(mounted()).toBe(false);
+    expect((await r0.rpc('prepareForUserNs', {})).ok).toMatchObject({ markPath: mark });
+    expect(mounted()).toBe(true);
+    expect(await r0.rpc('teardown', {})).toEqual({ ok: { success: true } });
+    expect(mounted()).toBe(false);
+  });
+
+  it('a ring0 that dies before PrepareForUserNS: the next ring0 starts on a working root', async () => {
+    const { socket } = await newWorkspace();
+    expect(await r0.health()).toEqual({ status: 1 });
+    await r0.close();
+    r0 = new Ring0Process(socket);
+    await startRings(r0, 'id -u; touch /usr/bin/wsrun-y && echo usr-written; echo end');
+    await r0.go('go', 1);
+    expect(await r0.exited()).toEqual({ code: 0, signal: null });
+    const out = await r0.outputUntil('end');
+    expect(out.split('\n')[0]).toBe('0');
+    expect(out).toContain('usr-written');
+    expect(existsSync('/usr/bin/wsrun-y')).toBe(false);
+  });
+
   it('a root found mounted already (left by a crash that lost the runtime state) is refused, not mounted over', async () => {
     const { id } = await newWorkspace();
     const mark = harness.registry.layout(id).mark;

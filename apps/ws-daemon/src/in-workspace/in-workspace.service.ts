@@ -58,7 +58,18 @@ export class InWorkspaceService {
     if (!ring0) return false;
     this.registry.update(ws.id, (w) => (w.ring0 = ring0), { journal: true });
     this.log.info({ workspace: ws.id, ring0: ring0.pid }, 'ring0 connected');
+    // its PrepareForUserNS follows within milliseconds: the root is built meanwhile, detached,
+    // once this connection is set up (setImmediate: the accept answers first)
+    setImmediate(() => {
+      const current = this.registry.find(ws.id);
+      if (current && !current.prepared && current.state === 'ready') this.rootfs.buildAhead(this.registry.layout(ws.id), current.idMapping);
+    });
     return true;
+  }
+
+  /** The workspace's socket is closed (disposed, or the daemon stops): nothing is kept for it. */
+  socketClosed(workspaceId: string): void {
+    this.rootfs.discardAhead(this.registry.layout(workspaceId));
   }
 
   prepareForUserNS(peer: PeerIdentity): Promise<PreparedRoot> {
@@ -195,9 +206,10 @@ export class InWorkspaceService {
     });
   }
 
-  /** Unmounts the root filesystem and any propagation point left by a crash. Idempotent. */
+  /** Unmounts the root filesystem (or drops one built ahead) and any propagation point left by a crash. Idempotent. */
   tearDownMounts(ws: WorkspaceRecord): void {
     const layout = this.registry.layout(ws.id);
+    this.rootfs.discardAhead(layout);
     this.rootfs.unmount(layout);
     let points: string[] = [];
     try {
