@@ -57,7 +57,7 @@ describe('a workspace on its own root', () => {
   });
 
   it('proc shows only the workspace\'s processes, its masks hold, and root inside cannot undo them', async () => {
-    await newWorkspace();
+    const { id } = await newWorkspace();
     await startRings(
       r0,
       [
@@ -73,6 +73,11 @@ describe('a workspace on its own root', () => {
         'echo end',
       ].join('; '),
     );
+    // /proc of ring2 is on the workspace's root: delivered by propagation from the mark, whose
+    // node-side copy is gone again; no propagation point was needed
+    const layout = harness.registry.layout(id);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(` ${layout.mark}/proc `);
+    expect(existsSync(layout.propagationDir) ? readdirSync(layout.propagationDir) : []).toEqual([]);
     await r0.go('go', 1);
     expect(await r0.exited()).toEqual({ code: 0, signal: null });
     const out = await r0.outputUntil('end');
@@ -106,6 +111,8 @@ describe('a workspace on its own root', () => {
     await r0.go('go', 1);
     await outputContains(r0, 'ready-for-later');
     expect(await r0.rpc('mountProc', { target: '/tmp/later', pid: ring2 })).toEqual({ ok: {} });
+    // a target on a tmpfs of the rings' own is not reached from the mark: a propagation point was used
+    expect(readdirSync(harness.registry.layout(id).propagationDir)).toHaveLength(1);
     await outputContains(r0, 'attacks-done');
     const umounted = await r0.rpc('umountProc', { target: '/tmp/later', pid: ring2 });
     expect({ ...umounted, output: umounted.error ? r0.output : '' }).toEqual({ ok: {}, output: '' });
@@ -118,6 +125,34 @@ describe('a workspace on its own root', () => {
     expect(out).toContain('fresh-proc=refused');
     expect(out).toContain('later=gone');
     // nothing is mounted there any more: a second UmountProc says so
+  });
+
+  it('a folder of the root that the rings covered with a private bind: proc arrives on the bind, masked and locked, and nothing stays hidden below it', async () => {
+    const { id } = await newWorkspace();
+    const { ring2 } = await startRings(
+      r0,
+      [
+        // the same folder of the root, seen through a mount the mark does not propagate into
+        'mkdir -p /mnt/p; mount --bind /mnt /mnt; mount --make-private /mnt; echo ready-for-p',
+        'for i in $(seq 1500); do test -e /mnt/p/self/status && break; sleep 0.02; done',
+        'echo p-kallsyms-bytes=$(cat /mnt/p/kallsyms | wc -c)',
+        'umount /mnt/p/kallsyms 2>/dev/null && echo umount-mask=done || echo umount-mask=refused',
+        'echo procs-at-p=$(grep -c " /mnt/p .* - proc " /mnt/p/self/mountinfo)',
+        'echo end',
+      ].join('; '),
+      // the first mount of the start: the one tried by propagation from the mark
+      { mountProc: false },
+    );
+    await r0.go('go', 1);
+    await outputContains(r0, 'ready-for-p');
+    expect(await r0.rpc('mountProc', { target: '/mnt/p', pid: ring2 })).toEqual({ ok: {} });
+    expect(await r0.exited()).toEqual({ code: 0, signal: null });
+    const out = await r0.outputUntil('end');
+    expect(out).toContain('p-kallsyms-bytes=0');
+    expect(out).toContain('umount-mask=refused');
+    // the copy that reached the root below the bind was taken away again: one proc at /mnt/p
+    expect(out).toContain('procs-at-p=1');
+    expect(readdirSync(harness.registry.layout(id).propagationDir)).toHaveLength(1);
   });
 
   it('a target that is a symlink out of the workspace root is resolved inside it', async () => {

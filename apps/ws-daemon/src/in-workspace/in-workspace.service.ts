@@ -7,7 +7,7 @@ import { DaemonConfig } from '../config/daemon-config';
 import { createMaskedProc, createMaskedSysfs } from '../mounts/masked-filesystems';
 import { isMountPoint } from '../mounts/mount-table';
 import { RootFilesystem, type RootShiftKind } from '../mounts/root-filesystem';
-import { deliverTree, removeDeliveredTree } from '../mounts/tree-delivery';
+import { deliverThroughMark, deliverTree, removeDeliveredTree } from '../mounts/tree-delivery';
 import { WorkspaceRegistry } from '../registry/workspace-registry.service';
 import type { WorkspaceRecord } from '../registry/workspace';
 import { DaemonLogger } from '../daemon-logger';
@@ -36,6 +36,8 @@ export class InWorkspaceService {
   private readonly limiter: RateLimiter;
   private readonly cpu = new CpuSampler();
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** workspaces prepared by this process whose first proc/sysfs mount is still to come */
+  private readonly freshStarts = new Set<string>();
   private readonly log: Logger;
 
   constructor(
@@ -89,6 +91,7 @@ export class InWorkspaceService {
         },
         { journal: true },
       );
+      this.freshStarts.add(ws.id);
       return { rootShift, markPath: layout.mark, workspacePath: layout.content };
     });
   }
@@ -118,13 +121,29 @@ export class InWorkspaceService {
       const hostPid = this.resolvePid(ws, pid);
       const layout = this.registry.layout(ws.id);
       mkdirSync(layout.propagationDir, { recursive: true, mode: 0o700 });
-      const tree = kind === 'proc' ? createMaskedProc(hostPid) : await createMaskedSysfs(hostPid, layout.propagationDir);
+      const create = () => (kind === 'proc' ? createMaskedProc(hostPid) : createMaskedSysfs(hostPid, layout.propagationDir));
+      let tree = await create();
       try {
-        await deliverTree(tree, { pid: hostPid, target: path }, layout.propagationDir);
+        const to = { pid: hostPid, target: path };
+        // The first mount after PrepareForUserNS (ring0's /proc for ring2, before ring2 runs the
+        // command) takes the way without a stage: then the only namespaces holding copies of the
+        // mark are the rings'. Later requests (forwarded from the seccomp handler, perhaps from a
+        // nested namespace whose root is another slave of the mark), and any after a daemon
+        // restart, take the stage, which reaches exactly the caller's namespace.
+        const first = this.freshStarts.delete(ws.id);
+        const byMark = first ? deliverThroughMark(tree, to, layout.mark) : 'unsuitable';
+        if (byMark === 'undone') {
+          // spent (attached, then taken away again): a fresh tree goes the way with a stage
+          const spent = tree;
+          tree = -1;
+          closeFd(spent);
+          tree = await create();
+        }
+        if (byMark !== 'delivered') await deliverTree(tree, to, layout.propagationDir);
       } catch (err) {
         throw WsError.wrap(`mounting ${kind} at ${path} for pid ${pid}`, err, WsErrorCode.FailedPrecondition);
       } finally {
-        closeFd(tree);
+        if (tree >= 0) closeFd(tree);
       }
       this.registry.update(ws.id, (w) => w.procMounts.push({ kind, target: path, pid }), { journal: true });
     });
@@ -194,6 +213,7 @@ export class InWorkspaceService {
     });
     this.limiter.forget(ws.id);
     this.cpu.forget(ws.id);
+    this.freshStarts.delete(ws.id);
     this.log.info({ workspace: ws.id }, 'torn down');
   }
 
