@@ -261,8 +261,13 @@ export class InWorkspaceService {
 
   private resolvePid(ws: WorkspaceRecord, pid: number): number {
     if (!Number.isSafeInteger(pid) || pid <= 0) throw new WsError(WsErrorCode.InvalidArgument, `invalid pid ${pid}`);
-    const hostPid = resolveWorkspacePid(this.requireRing0(ws), pid);
-    if (hostPid === undefined) throw new WsError(WsErrorCode.PermissionDenied, `pid ${pid} is not a process of workspace ${ws.id}`);
+    const ring0 = ws.ring0 ?? this.requireRing0(ws);
+    // resolveWorkspacePid checks that ring0 lives; only a refusal asks again, for its message
+    const hostPid = resolveWorkspacePid(ring0, pid);
+    if (hostPid === undefined) {
+      this.requireRing0(ws);
+      throw new WsError(WsErrorCode.PermissionDenied, `pid ${pid} is not a process of workspace ${ws.id}`);
+    }
     return hostPid;
   }
 

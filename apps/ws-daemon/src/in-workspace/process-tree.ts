@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import type { ProcessIdentity } from '../registry/workspace';
 
 /**
@@ -14,14 +14,38 @@ interface Stat {
   startTime: number;
 }
 
-/** State, parent and start time from /proc/<pid>/stat (one read); undefined when it is gone. */
-function readStat(pid: number): Stat | undefined {
-  let stat: string;
+const buffer = Buffer.allocUnsafe(8192);
+
+/**
+ * A small /proc file: open, read, close (readFileSync also stats it and reads again to find the
+ * end, each a syscall, on the start path of every workspace). Undefined when it is gone.
+ */
+function readProcFile(path: string): string | undefined {
+  let fd: number;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    fd = openSync(path, 'r');
   } catch {
     return undefined;
   }
+  try {
+    let length = 0;
+    for (;;) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      length += n;
+      if (n === 0) return buffer.toString('latin1', 0, length);
+      if (length === buffer.length) return readFileSync(path, 'latin1'); // a big one: rare
+    }
+  } catch {
+    return undefined; // the process went away meanwhile (ESRCH)
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** State, parent and start time from /proc/<pid>/stat (one read); undefined when it is gone. */
+function readStat(pid: number): Stat | undefined {
+  const stat = readProcFile(`/proc/${pid}/stat`);
+  if (stat === undefined) return undefined;
   // the fields after the last ")" (the command name may contain anything): state #3, ppid #4, starttime #22
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return { state: rest[0]!, ppid: Number(rest[1]), startTime: Number(rest[19]) };
@@ -32,12 +56,8 @@ const isLive = (s: Stat | undefined): s is Stat => s !== undefined && s.state !=
 
 /** pids of a live process in each pid namespace it is in, outermost (the node's) first. */
 function nsPids(pid: number): number[] | undefined {
-  let status: string;
-  try {
-    status = readFileSync(`/proc/${pid}/status`, 'latin1');
-  } catch {
-    return undefined;
-  }
+  const status = readProcFile(`/proc/${pid}/status`);
+  if (status === undefined) return undefined;
   if (/^State:\s*[ZX]/m.test(status)) return undefined;
   return /^NSpid:\s*(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/).map(Number);
 }
@@ -62,12 +82,9 @@ function childrenOf(pid: number): number[] {
     return children;
   }
   for (const tid of tasks) {
-    try {
-      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'latin1').trim();
-      if (text) children.push(...text.split(/\s+/).map(Number));
-    } catch {
-      // the thread exited meanwhile
-    }
+    // undefined: the thread exited meanwhile
+    const text = readProcFile(`/proc/${pid}/task/${tid}/children`)?.trim();
+    if (text) children.push(...text.split(/\s+/).map(Number));
   }
   return children;
 }
@@ -89,6 +106,23 @@ function descendsFrom(pid: number, ancestor: number): boolean {
   return false;
 }
 
+/** ring0's pid namespace level (0: the daemon's own) by identity: a process never changes it. */
+const levels = new Map<string, number>();
+
+function pidNamespaceLevel(ring0: ProcessIdentity): number | undefined {
+  const key = `${ring0.pid}:${ring0.startTime}`;
+  let level = levels.get(key);
+  if (level === undefined) {
+    const ids = nsPids(ring0.pid);
+    if (!ids) return undefined;
+    level = ids.length - 1;
+    // a node starts many workspaces over the daemon's life: forget old ring0s now and then
+    if (levels.size >= 1024) levels.clear();
+    levels.set(key, level);
+  }
+  return level;
+}
+
 /**
  * The node pid of the descendant of ring0 that ring0's pid namespace calls `pid`, or undefined.
  * Only descendants count: a pid of another workspace, of the daemon or of ring0 itself never
@@ -96,8 +130,8 @@ function descendsFrom(pid: number, ancestor: number): boolean {
  */
 export function resolveWorkspacePid(ring0: ProcessIdentity, pid: number): number | undefined {
   if (!isAlive(ring0)) return undefined;
-  const level = (nsPids(ring0.pid)?.length ?? 0) - 1;
-  if (level < 0) return undefined;
+  const level = pidNamespaceLevel(ring0);
+  if (level === undefined) return undefined;
   // ring0 in the daemon's own pid namespace (one machine): `pid` is a node pid, and a walk up its
   // parents (a few reads) tells whether it descends from ring0, where a walk down ring0's tree
   // reads the children of every thread of ring0 (a Node process: ~10) and of each descendant
