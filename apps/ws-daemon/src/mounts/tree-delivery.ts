@@ -1,4 +1,4 @@
-import { attachTree, cloneTree, closeFd, mount, openInRoot, openPath, pidfdOpen, pidfdSendSignal, runInNamespaces, setMountAttr, umount } from '@wsrun/native-ns';
+import { attachTree, cloneTree, closeFd, dupFd, mount, openInRoot, openPath, pidfdOpen, pidfdSendSignal, runInNamespaces, setMountAttr, umount } from '@wsrun/native-ns';
 import { randomUUID } from 'node:crypto';
 import { constants as fsConstants, fstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -63,10 +63,10 @@ export type MarkDelivery = 'delivered' | 'unsuitable' | 'undone';
  * as with deliverTree, the masks under the copy's root are LOCKED for root inside. The mark is
  * the workspace's own shared point (RootFilesystem: one peer group per workspace), so no
  * propagation point and no stage (~1 ms of the ~2 ms) are needed. The node-side copy then
- * leaves the peer group (private) and is unmounted, as P is in deliverTree. For those few µs it
- * is also at <mark>/<target> on the node, where the workspace user's uid there (33333) could
- * look: it would see the masked proc of the workspace's pid namespace, whose processes it sees
- * in the node's /proc anyway.
+ * leaves the peer group (private) and is unmounted, as P is in deliverTree. Until then (the
+ * answer goes out first) it is also at <mark>/<target> on the node, where the workspace user's
+ * uid there (33333) could look: it would see the masked proc of the workspace's pid namespace,
+ * whose processes it sees in the node's /proc anyway.
  *
  * Tried only when `target` resolves, inside the process's root, to the very folder it resolves to
  * inside the mark (not e.g. a folder on a tmpfs of the rings' own, or in a nested mount
@@ -93,7 +93,18 @@ export function deliverThroughMark(tree: number, to: { pid: number; target: stri
     // the tree fd now stands for the node-side mount: "." of it is exactly that mount
     if (sameFile(fileAt(rootFd, to.target), fstatSync(tree))) {
       setMountAttr(tree, { propagation: 'private', recursive: true });
-      umount('.', { rootFd: tree, detach: true });
+      // Private, nothing passes between the node-side copy and the rings' any more. Its unmount
+      // waits for an RCU grace period (0.05-1.5 ms here): it runs right after the answer is out.
+      const copy = dupFd(tree);
+      setImmediate(() => {
+        try {
+          umount('.', { rootFd: copy, detach: true });
+        } catch {
+          // left to Teardown, whose unmount of the mark takes everything below it
+        } finally {
+          closeFd(copy);
+        }
+      });
       return 'delivered';
     }
     umount('.', { rootFd: tree, detach: true });
