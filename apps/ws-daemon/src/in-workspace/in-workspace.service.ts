@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { WsError, WsErrorCode, type Logger } from '@wsrun/common';
 import { closeFd, umount, writeIdMap, type IdMapping } from '@wsrun/native-ns';
-import { mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { readdirSync, rmdirSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { DaemonConfig } from '../config/daemon-config';
 import { createMaskedProc, createMaskedSysfs } from '../mounts/masked-filesystems';
@@ -119,8 +119,8 @@ export class InWorkspaceService {
     return this.serialized(peer, async (ws) => {
       const path = checkTarget(target);
       const hostPid = this.resolvePid(ws, pid);
+      // the propagation folder (0700) is made where it is needed: deliverTree, createMaskedSysfs
       const layout = this.registry.layout(ws.id);
-      mkdirSync(layout.propagationDir, { recursive: true, mode: 0o700 });
       const create = () => (kind === 'proc' ? createMaskedProc(hostPid) : createMaskedSysfs(hostPid, layout.propagationDir));
       let tree = await create();
       try {
