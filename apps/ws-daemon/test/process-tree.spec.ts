@@ -9,7 +9,8 @@ import { identify, isAlive, resolveWorkspacePid } from '../src/in-workspace/proc
  */
 const children = (pid: number): number[] =>
   readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
-const nsPids = (pid: number): number[] => /^NSpid:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]!.trim().split(/\s+/).map(Number);
+const nsPids = (pid: number): number[] => (/^NSpid:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '').trim().split(/\s+/).map(Number);
+const startTime = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[19]);
 
 async function until<T>(fn: () => T | undefined, what: string): Promise<T> {
   for (let i = 0; i < 200; i++) {
@@ -29,31 +30,33 @@ describe('resolveWorkspacePid', () => {
     for (const c of started) c.kill('SIGKILL');
   });
 
-  function start(argv: string[]): ChildProcess {
-    const c = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });
+  /** Starts argv; returns its pid. */
+  function start(...argv: [string, ...string[]]): number {
+    const c = spawn(argv[0], argv.slice(1), { stdio: 'ignore' });
     started.push(c);
-    return c;
+    if (c.pid === undefined) throw new Error(`${argv[0]} did not start`);
+    return c.pid;
   }
 
   /** ring0's node pid, its sleep child and the sleep inside the nested namespace (node pids). */
   async function tree(ring0Pid: number) {
     const [child, unshare] = await until(() => {
-      const c = children(ring0Pid);
-      return c.length === 2 ? c : undefined;
+      const [a, b] = children(ring0Pid);
+      return a !== undefined && b !== undefined ? ([a, b] as const) : undefined;
     }, 'ring0 to start its children');
-    const nested = await until(() => children(unshare!)[0], 'the nested sleep');
-    return { child: child!, unshare: unshare!, nested };
+    const nested = await until(() => children(unshare)[0], 'the nested sleep');
+    return { child, unshare, nested };
   }
 
   it('ring0 in the daemon\'s pid namespace: its descendants resolve to themselves, nothing else does', async () => {
-    const sh = start(['sh', '-c', RING0_SCRIPT]);
-    const ring0 = (await until(() => identify(sh.pid!), 'ring0'))!;
-    const { child, unshare, nested } = await tree(sh.pid!);
+    const sh = start('sh', '-c', RING0_SCRIPT);
+    const ring0 = await until(() => identify(sh), 'ring0');
+    const { child, unshare, nested } = await tree(sh);
     expect(resolveWorkspacePid(ring0, child)).toBe(child);
     expect(resolveWorkspacePid(ring0, nested)).toBe(nested);
     expect(resolveWorkspacePid(ring0, unshare)).toBe(unshare);
     // ring0 itself, its parent (this test), the node's init, a pid at another level, no such pid
-    expect(resolveWorkspacePid(ring0, sh.pid!)).toBeUndefined();
+    expect(resolveWorkspacePid(ring0, sh)).toBeUndefined();
     expect(resolveWorkspacePid(ring0, process.pid)).toBeUndefined();
     expect(resolveWorkspacePid(ring0, 1)).toBeUndefined();
     expect(nsPids(nested)).toEqual([nested, 1]);
@@ -63,16 +66,15 @@ describe('resolveWorkspacePid', () => {
   });
 
   it('ring0 in a pid namespace of its own: pids of that namespace resolve to node pids, never a pid of another level', async () => {
-    const outer = start(['unshare', '--pid', '--fork', 'sh', '-c', RING0_SCRIPT]);
-    const ringPid = await until(() => children(outer.pid!)[0], 'ring0 in its namespace');
-    const ring0 = (await until(() => identify(ringPid), 'ring0'))!;
+    const outer = start('unshare', '--pid', '--fork', 'sh', '-c', RING0_SCRIPT);
+    const ringPid = await until(() => children(outer)[0], 'ring0 in its namespace');
+    const ring0 = await until(() => identify(ringPid), 'ring0');
     const { child, unshare, nested } = await tree(ringPid);
     expect(nsPids(ringPid)).toEqual([ringPid, 1]);
-    const [, childInNs] = nsPids(child);
-    const [, nestedInNs] = nsPids(nested);
-    expect(resolveWorkspacePid(ring0, childInNs!)).toBe(child);
-    expect(resolveWorkspacePid(ring0, nestedInNs!)).toBe(nested);
-    expect(resolveWorkspacePid(ring0, nsPids(unshare)[1]!)).toBe(unshare);
+    const inNs = (pid: number) => nsPids(pid)[1] ?? NaN;
+    expect(resolveWorkspacePid(ring0, inNs(child))).toBe(child);
+    expect(resolveWorkspacePid(ring0, inNs(nested))).toBe(nested);
+    expect(resolveWorkspacePid(ring0, inNs(unshare))).toBe(unshare);
     // ring0 itself (1 in its namespace), node pids of its descendants, and the nested level's 1
     expect(resolveWorkspacePid(ring0, 1)).toBeUndefined();
     expect(resolveWorkspacePid(ring0, child)).toBeUndefined();
@@ -81,11 +83,11 @@ describe('resolveWorkspacePid', () => {
 
   it('a zombie is not alive and resolves to nothing', async () => {
     // `true` exits at once and its parent, which became `sleep` by exec, never reaps it
-    const parent = start(['sh', '-c', 'true & exec sleep 60']);
-    const ring0 = (await until(() => identify(parent.pid!), 'the parent'))!;
-    const zombie = await until(() => children(parent.pid!).find((p) => /\) Z /.test(readFileSync(`/proc/${p}/stat`, 'utf8'))), 'the zombie');
+    const parent = start('sh', '-c', 'true & exec sleep 60');
+    const ring0 = await until(() => identify(parent), 'the parent');
+    const zombie = await until(() => children(parent).find((p) => /\) Z /.test(readFileSync(`/proc/${p}/stat`, 'utf8'))), 'the zombie');
     expect(identify(zombie)).toBeUndefined();
-    expect(isAlive({ pid: zombie, startTime: Number(readFileSync(`/proc/${zombie}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]) })).toBe(false);
+    expect(isAlive({ pid: zombie, startTime: startTime(zombie) })).toBe(false);
     expect(resolveWorkspacePid(ring0, zombie)).toBeUndefined();
     expect(isAlive(ring0)).toBe(true);
   });
