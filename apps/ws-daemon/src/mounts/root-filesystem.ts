@@ -36,6 +36,8 @@ export class RootFilesystem implements OnApplicationShutdown {
   private readonly mappedNamespaces = new Map<string, Promise<number>>();
   /** roots built ahead of their mount, by workspace folder */
   private readonly ahead = new Map<string, Promise<BuiltRoot>>();
+  /** workspace folders whose mount() is under way */
+  private readonly mounting = new Set<string>();
 
   constructor(
     private readonly config: DaemonConfig,
@@ -48,7 +50,9 @@ export class RootFilesystem implements OnApplicationShutdown {
    * detached until mount(). A failed build is dropped: mount() builds again and reports why.
    */
   buildAhead(layout: WorkspaceLayout, mapping: IdMapping[]): void {
-    if (this.ahead.has(layout.dir)) return;
+    // never a second overlay on the same upper and work folders: overlayfs cleans the work
+    // folder when it mounts, under the feet of one mounted already or being built by mount()
+    if (this.ahead.has(layout.dir) || this.mounting.has(layout.dir) || hasOwnFilesystem(layout.mark)) return;
     const built = this.build(layout, mapping, 'auto');
     built.catch(() => {
       if (this.ahead.get(layout.dir) === built) this.ahead.delete(layout.dir);
@@ -66,9 +70,11 @@ export class RootFilesystem implements OnApplicationShutdown {
   async mount(layout: WorkspaceLayout, mapping: IdMapping[], shift: RootShiftKind | 'auto' = 'auto'): Promise<RootShiftKind> {
     const ahead = this.ahead.get(layout.dir);
     this.ahead.delete(layout.dir);
-    let built = ahead && shift === 'auto' ? await ahead.catch(() => undefined) : undefined;
-    if (ahead && !built) ahead.then((b) => closeFd(b.tree), () => undefined);
+    this.mounting.add(layout.dir);
+    let built: BuiltRoot | undefined;
     try {
+      built = ahead && shift === 'auto' ? await ahead.catch(() => undefined) : undefined;
+      if (ahead && !built) ahead.then((b) => closeFd(b.tree), () => undefined);
       if (hasOwnFilesystem(layout.mark)) {
         throw new WsError(WsErrorCode.FailedPrecondition, `the root filesystem of ${layout.dir} is already mounted`);
       }
@@ -89,6 +95,7 @@ export class RootFilesystem implements OnApplicationShutdown {
       }
       return built.shift;
     } finally {
+      this.mounting.delete(layout.dir);
       if (built) closeFd(built.tree);
     }
   }
