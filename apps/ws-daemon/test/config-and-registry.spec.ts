@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DaemonConfig } from '../src/config/daemon-config';
@@ -103,6 +103,66 @@ describe('the registry on disk', () => {
     writeFileSync(`${config.registryFile}.tmp-99999`, '{"version": 1, "workspaces": [{"id": "half');
     expect(new WorkspaceRegistry(config, new RegistryRepository(config)).list().map((w) => w.id)).toEqual(['ws-1']);
     expect(JSON.parse(readFileSync(config.registryFile, 'utf8')).workspaces).toHaveLength(1);
+  });
+
+  /** A registry as the daemon holds it: it owns the files (a fresh journal) from its start. */
+  function daemonRegistry(config: DaemonConfig): WorkspaceRegistry {
+    const r = new WorkspaceRegistry(config, new RegistryRepository(config));
+    r.onModuleInit();
+    return r;
+  }
+
+  it('a journaled change is on disk before update returns: a daemon killed right after comes back with it', () => {
+    const config = DaemonConfig.from({ stateDir });
+    const a = daemonRegistry(config);
+    a.create('ws-1', 'alice', 'ready');
+    const runtimeBefore = readFileSync(config.runtimeFile, 'utf8');
+    a.update('ws-1', (w) => (w.ring0 = { pid: 4242, startTime: 7 }), { journal: true });
+    a.update('ws-1', (w) => ((w.prepared = true), (w.state = 'running')), { journal: true });
+    a.update('ws-1', (w) => (w.idMapWritten.uid = true), { journal: true });
+    // appended to the journal only: runtime.json is as before
+    expect(readFileSync(config.runtimeFile, 'utf8')).toBe(runtimeBefore);
+    expect(readFileSync(config.runtimeJournalFile, 'utf8').trim().split('\n')).toHaveLength(3);
+    // no shutdown: what a kill -9 leaves
+    const b = new WorkspaceRegistry(config, new RegistryRepository(config));
+    expect(b.get('ws-1')).toMatchObject({ state: 'running', prepared: true, ring0: { pid: 4242, startTime: 7 }, idMapWritten: { uid: true, gid: false } });
+    // the next daemon folds the journal into runtime.json and starts an empty one
+    b.onModuleInit();
+    expect(readFileSync(config.runtimeJournalFile, 'utf8')).toBe('');
+    expect(new WorkspaceRegistry(config, new RegistryRepository(config)).get('ws-1')).toMatchObject({ prepared: true, idMapWritten: { uid: true, gid: false } });
+  });
+
+  it('a full write folds the journal in; a journaled change of a durable field is a full write', () => {
+    const config = DaemonConfig.from({ stateDir });
+    const a = daemonRegistry(config);
+    a.create('ws-1', 'alice', 'ready');
+    a.update('ws-1', (w) => (w.prepared = true), { journal: true });
+    a.update('ws-1', (w) => (w.lastBackup = 'b-1@bucket'), { journal: true });
+    expect(JSON.parse(readFileSync(config.registryFile, 'utf8')).workspaces[0]).toMatchObject({ lastBackup: 'b-1@bucket' });
+    expect(JSON.parse(readFileSync(config.runtimeFile, 'utf8')).workspaces['ws-1']).toMatchObject({ prepared: true });
+    expect(readFileSync(config.runtimeJournalFile, 'utf8')).toBe('');
+  });
+
+  it('replays only what is new and whole: a torn last line, lines of another boot and lines already in runtime.json are skipped', () => {
+    const config = DaemonConfig.from({ stateDir });
+    const a = daemonRegistry(config);
+    a.create('ws-1', 'alice', 'ready');
+    a.update('ws-1', (w) => (w.prepared = true), { journal: true });
+    const oldJournal = readFileSync(config.runtimeJournalFile, 'utf8');
+    // the workspace is disposed and made again: a full write, the journal is emptied ...
+    a.remove('ws-1');
+    a.create('ws-1', 'bob', 'ready');
+    a.update('ws-1', (w) => (w.idMapWritten.gid = true), { journal: true });
+    // ... but a crash before the truncation left the old line in front: it is in runtime.json already
+    writeFileSync(config.runtimeJournalFile, oldJournal + readFileSync(config.runtimeJournalFile, 'utf8'));
+    // a kill during a write() leaves a line cut short (its call never answered)
+    appendFileSync(config.runtimeJournalFile, '{"seq":99,"boot":"x","id":"ws-1","runtime":{"prepa');
+    expect(new WorkspaceRegistry(config, new RegistryRepository(config)).get('ws-1')).toMatchObject({ owner: 'bob', prepared: false, idMapWritten: { uid: false, gid: true } });
+    // another boot: every journal line is void, as runtime.json is
+    const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    writeFileSync(config.runtimeJournalFile, readFileSync(config.runtimeJournalFile, 'utf8').replaceAll(bootId, 'another-boot'));
+    writeFileSync(config.runtimeFile, readFileSync(config.runtimeFile, 'utf8').replace(bootId, 'another-boot'));
+    expect(new WorkspaceRegistry(config, new RegistryRepository(config)).get('ws-1')).toMatchObject({ prepared: false, idMapWritten: { uid: false, gid: false } });
   });
 
   it('refuses invalid and duplicate workspace ids without changing anything', () => {

@@ -71,6 +71,8 @@ describe('ws-daemon killed with SIGKILL and started again', () => {
     await eventually(async () => {
       if (redisAlive()) throw new Error(`redis-server ${redisPid} outlived the daemon`);
     });
+    // PrepareForUserNS put its change in the registry's journal before it answered
+    expect(readFileSync(config.runtimeJournalFile, 'utf8')).toContain('"prepared":true');
     // the registry on disk is whole, and it says the root was prepared and the workspace runs
     expect(new RegistryRepository(config).load()).toEqual([expect.objectContaining({ id: 'survivor', prepared: true, state: 'running' })]);
 

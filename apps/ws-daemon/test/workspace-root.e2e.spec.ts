@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
@@ -56,7 +57,7 @@ describe('a workspace on its own root', () => {
   });
 
   it('proc shows only the workspace\'s processes, its masks hold, and root inside cannot undo them', async () => {
-    await newWorkspace();
+    const { id } = await newWorkspace();
     await startRings(
       r0,
       [
@@ -72,6 +73,11 @@ describe('a workspace on its own root', () => {
         'echo end',
       ].join('; '),
     );
+    // /proc of ring2 is on the workspace's root: delivered by propagation from the mark, whose
+    // node-side copy is gone again; no propagation point was needed
+    const layout = harness.registry.layout(id);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(` ${layout.mark}/proc `);
+    expect(existsSync(layout.propagationDir) ? readdirSync(layout.propagationDir) : []).toEqual([]);
     await r0.go('go', 1);
     expect(await r0.exited()).toEqual({ code: 0, signal: null });
     const out = await r0.outputUntil('end');
@@ -105,6 +111,8 @@ describe('a workspace on its own root', () => {
     await r0.go('go', 1);
     await outputContains(r0, 'ready-for-later');
     expect(await r0.rpc('mountProc', { target: '/tmp/later', pid: ring2 })).toEqual({ ok: {} });
+    // a target on a tmpfs of the rings' own is not reached from the mark: a propagation point was used
+    expect(readdirSync(harness.registry.layout(id).propagationDir)).toHaveLength(1);
     await outputContains(r0, 'attacks-done');
     const umounted = await r0.rpc('umountProc', { target: '/tmp/later', pid: ring2 });
     expect({ ...umounted, output: umounted.error ? r0.output : '' }).toEqual({ ok: {}, output: '' });
@@ -117,6 +125,34 @@ describe('a workspace on its own root', () => {
     expect(out).toContain('fresh-proc=refused');
     expect(out).toContain('later=gone');
     // nothing is mounted there any more: a second UmountProc says so
+  });
+
+  it('a folder of the root that the rings covered with a private bind: proc arrives on the bind, masked and locked, and nothing stays hidden below it', async () => {
+    const { id } = await newWorkspace();
+    const { ring2 } = await startRings(
+      r0,
+      [
+        // the same folder of the root, seen through a mount the mark does not propagate into
+        'mkdir -p /mnt/p; mount --bind /mnt /mnt; mount --make-private /mnt; echo ready-for-p',
+        'for i in $(seq 1500); do test -e /mnt/p/self/status && break; sleep 0.02; done',
+        'echo p-kallsyms-bytes=$(cat /mnt/p/kallsyms | wc -c)',
+        'umount /mnt/p/kallsyms 2>/dev/null && echo umount-mask=done || echo umount-mask=refused',
+        'echo procs-at-p=$(grep -c " /mnt/p .* - proc " /mnt/p/self/mountinfo)',
+        'echo end',
+      ].join('; '),
+      // the first mount of the start: the one tried by propagation from the mark
+      { mountProc: false },
+    );
+    await r0.go('go', 1);
+    await outputContains(r0, 'ready-for-p');
+    expect(await r0.rpc('mountProc', { target: '/mnt/p', pid: ring2 })).toEqual({ ok: {} });
+    expect(await r0.exited()).toEqual({ code: 0, signal: null });
+    const out = await r0.outputUntil('end');
+    expect(out).toContain('p-kallsyms-bytes=0');
+    expect(out).toContain('umount-mask=refused');
+    // the copy that reached the root below the bind was taken away again: one proc at /mnt/p
+    expect(out).toContain('procs-at-p=1');
+    expect(readdirSync(harness.registry.layout(id).propagationDir)).toHaveLength(1);
   });
 
   it('a target that is a symlink out of the workspace root is resolved inside it', async () => {
@@ -188,6 +224,49 @@ describe('a workspace on its own root', () => {
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(` ${mark} `);
     const again = await r0.rpc('teardown', {});
     expect(again.error).toMatchObject({ code: status.FAILED_PRECONDITION });
+  });
+
+  it('ring0 connecting mounts nothing on the node: the root, built meanwhile, appears at the mark with PrepareForUserNS', async () => {
+    const { id } = await newWorkspace();
+    const mark = harness.registry.layout(id).mark;
+    const mounted = () => readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mark} `);
+    expect(await r0.health()).toEqual({ status: 1 });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(mounted()).toBe(false);
+    expect((await r0.rpc('prepareForUserNs', {})).ok).toMatchObject({ markPath: mark });
+    expect(mounted()).toBe(true);
+    expect(await r0.rpc('teardown', {})).toEqual({ ok: { success: true } });
+    expect(mounted()).toBe(false);
+  });
+
+  it('a ring0 that dies before PrepareForUserNS: the next ring0 starts on a working root', async () => {
+    const { socket } = await newWorkspace();
+    expect(await r0.health()).toEqual({ status: 1 });
+    await r0.close();
+    r0 = new Ring0Process(socket);
+    await startRings(r0, 'id -u; touch /usr/bin/wsrun-y && echo usr-written; echo end');
+    await r0.go('go', 1);
+    expect(await r0.exited()).toEqual({ code: 0, signal: null });
+    const out = await r0.outputUntil('end');
+    expect(out.split('\n')[0]).toBe('0');
+    expect(out).toContain('usr-written');
+    expect(existsSync('/usr/bin/wsrun-y')).toBe(false);
+  });
+
+  it('a root found mounted already (left by a crash that lost the runtime state) is refused, not mounted over', async () => {
+    const { id } = await newWorkspace();
+    const mark = harness.registry.layout(id).mark;
+    mkdirSync(mark, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'stale', mark]);
+    try {
+      const result = await r0.rpc('prepareForUserNs', {});
+      expect(result.error).toMatchObject({ code: status.FAILED_PRECONDITION });
+      expect(result.error!.details).toMatch(`the root filesystem of ${harness.registry.layout(id).dir} is already mounted`);
+      expect(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(` ${mark} `))).toHaveLength(1);
+      expect(harness.registry.get(id).prepared).toBe(false);
+    } finally {
+      execFileSync('umount', [mark]);
+    }
   });
 
   it('a second PrepareForUserNS is refused', async () => {

@@ -85,6 +85,11 @@ export class DaemonConfig {
     return join(this.stateDir, 'runtime.json');
   }
 
+  /** runtime changes since runtime.json was written, one line each (see RegistryRepository) */
+  get runtimeJournalFile(): string {
+    return join(this.stateDir, 'runtime.log');
+  }
+
   get redisDir(): string {
     return join(this.stateDir, 'redis');
   }

@@ -1,13 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { WsError, WsErrorCode, type Logger } from '@wsrun/common';
 import { closeFd, umount, writeIdMap, type IdMapping } from '@wsrun/native-ns';
-import { mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { readdirSync, rmdirSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { DaemonConfig } from '../config/daemon-config';
 import { createMaskedProc, createMaskedSysfs } from '../mounts/masked-filesystems';
 import { isMountPoint } from '../mounts/mount-table';
 import { RootFilesystem, type RootShiftKind } from '../mounts/root-filesystem';
-import { deliverTree, removeDeliveredTree } from '../mounts/tree-delivery';
+import { deliverThroughMark, deliverTree, removeDeliveredTree } from '../mounts/tree-delivery';
 import { WorkspaceRegistry } from '../registry/workspace-registry.service';
 import type { WorkspaceRecord } from '../registry/workspace';
 import { DaemonLogger } from '../daemon-logger';
@@ -28,13 +28,16 @@ export interface PreparedRoot {
  * the daemon to do for it. Every request is about the workspace whose socket it came in on; every
  * pid is resolved among the descendants of that workspace's ring0; once-only operations and the
  * id-map rate limit are kept in the registry and in memory. Calls for one workspace run one at a
- * time, so two racing calls cannot both pass a once-only check.
+ * time, so two racing calls cannot both pass a once-only check. The calls on a workspace's start
+ * path record their registry change in the journal: on disk before they answer, as every change.
  */
 @Injectable()
 export class InWorkspaceService {
   private readonly limiter: RateLimiter;
   private readonly cpu = new CpuSampler();
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** workspaces prepared by this process whose first proc/sysfs mount is still to come */
+  private readonly freshStarts = new Set<string>();
   private readonly log: Logger;
 
   constructor(
@@ -55,9 +58,20 @@ export class InWorkspaceService {
     if (ws.ring0 && isAlive(ws.ring0)) return true;
     const ring0 = identify(peer.pid);
     if (!ring0) return false;
-    this.registry.update(ws.id, (w) => (w.ring0 = ring0));
+    this.registry.update(ws.id, (w) => (w.ring0 = ring0), { journal: true });
     this.log.info({ workspace: ws.id, ring0: ring0.pid }, 'ring0 connected');
+    // its PrepareForUserNS follows within milliseconds: the root is built meanwhile, detached,
+    // once this connection is set up (setImmediate: the accept answers first)
+    setImmediate(() => {
+      const current = this.registry.find(ws.id);
+      if (current && !current.prepared && current.state === 'ready') this.rootfs.buildAhead(this.registry.layout(ws.id), current.idMapping);
+    });
     return true;
+  }
+
+  /** The workspace's socket is closed (disposed, or the daemon stops): nothing is kept for it. */
+  socketClosed(workspaceId: string): void {
+    this.rootfs.discardAhead(this.registry.layout(workspaceId));
   }
 
   prepareForUserNS(peer: PeerIdentity): Promise<PreparedRoot> {
@@ -68,11 +82,16 @@ export class InWorkspaceService {
       }
       const layout = this.registry.layout(ws.id);
       const rootShift = await this.rootfs.mount(layout, ws.idMapping);
-      this.registry.update(ws.id, (w) => {
-        w.prepared = true;
-        w.tornDown = false;
-        w.state = 'running';
-      });
+      this.registry.update(
+        ws.id,
+        (w) => {
+          w.prepared = true;
+          w.tornDown = false;
+          w.state = 'running';
+        },
+        { journal: true },
+      );
+      this.freshStarts.add(ws.id);
       return { rootShift, markPath: layout.mark, workspacePath: layout.content };
     });
   }
@@ -91,7 +110,7 @@ export class InWorkspaceService {
       } catch (err) {
         throw WsError.wrap(`writing the ${kind} map of pid ${pid}`, err, WsErrorCode.FailedPrecondition);
       }
-      this.registry.update(ws.id, (w) => (w.idMapWritten[kind] = true));
+      this.registry.update(ws.id, (w) => (w.idMapWritten[kind] = true), { journal: true });
       this.log.info({ workspace: ws.id, pid, hostPid: target, kind }, 'id map written');
     });
   }
@@ -100,17 +119,33 @@ export class InWorkspaceService {
     return this.serialized(peer, async (ws) => {
       const path = checkTarget(target);
       const hostPid = this.resolvePid(ws, pid);
+      // the propagation folder (0700) is made where it is needed: deliverTree, createMaskedSysfs
       const layout = this.registry.layout(ws.id);
-      mkdirSync(layout.propagationDir, { recursive: true, mode: 0o700 });
-      const tree = kind === 'proc' ? createMaskedProc(hostPid) : await createMaskedSysfs(hostPid, layout.propagationDir);
+      const create = () => (kind === 'proc' ? createMaskedProc(hostPid) : createMaskedSysfs(hostPid, layout.propagationDir));
+      let tree = await create();
       try {
-        await deliverTree(tree, { pid: hostPid, target: path }, layout.propagationDir);
+        const to = { pid: hostPid, target: path };
+        // The first mount after PrepareForUserNS (ring0's /proc for ring2, before ring2 runs the
+        // command) takes the way without a stage: then the only namespaces holding copies of the
+        // mark are the rings'. Later requests (forwarded from the seccomp handler, perhaps from a
+        // nested namespace whose root is another slave of the mark), and any after a daemon
+        // restart, take the stage, which reaches exactly the caller's namespace.
+        const first = this.freshStarts.delete(ws.id);
+        const byMark = first ? deliverThroughMark(tree, to, layout.mark) : 'unsuitable';
+        if (byMark === 'undone') {
+          // spent (attached, then taken away again): a fresh tree goes the way with a stage
+          const spent = tree;
+          tree = -1;
+          closeFd(spent);
+          tree = await create();
+        }
+        if (byMark !== 'delivered') await deliverTree(tree, to, layout.propagationDir);
       } catch (err) {
         throw WsError.wrap(`mounting ${kind} at ${path} for pid ${pid}`, err, WsErrorCode.FailedPrecondition);
       } finally {
-        closeFd(tree);
+        if (tree >= 0) closeFd(tree);
       }
-      this.registry.update(ws.id, (w) => w.procMounts.push({ kind, target: path, pid }));
+      this.registry.update(ws.id, (w) => w.procMounts.push({ kind, target: path, pid }), { journal: true });
     });
   }
 
@@ -178,6 +213,7 @@ export class InWorkspaceService {
     });
     this.limiter.forget(ws.id);
     this.cpu.forget(ws.id);
+    this.freshStarts.delete(ws.id);
     this.log.info({ workspace: ws.id }, 'torn down');
   }
 
@@ -190,9 +226,10 @@ export class InWorkspaceService {
     });
   }
 
-  /** Unmounts the root filesystem and any propagation point left by a crash. Idempotent. */
+  /** Unmounts the root filesystem (or drops one built ahead) and any propagation point left by a crash. Idempotent. */
   tearDownMounts(ws: WorkspaceRecord): void {
     const layout = this.registry.layout(ws.id);
+    this.rootfs.discardAhead(layout);
     this.rootfs.unmount(layout);
     let points: string[] = [];
     try {
@@ -224,8 +261,13 @@ export class InWorkspaceService {
 
   private resolvePid(ws: WorkspaceRecord, pid: number): number {
     if (!Number.isSafeInteger(pid) || pid <= 0) throw new WsError(WsErrorCode.InvalidArgument, `invalid pid ${pid}`);
-    const hostPid = resolveWorkspacePid(this.requireRing0(ws), pid);
-    if (hostPid === undefined) throw new WsError(WsErrorCode.PermissionDenied, `pid ${pid} is not a process of workspace ${ws.id}`);
+    const ring0 = ws.ring0 ?? this.requireRing0(ws);
+    // resolveWorkspacePid checks that ring0 lives; only a refusal asks again, for its message
+    const hostPid = resolveWorkspacePid(ring0, pid);
+    if (hostPid === undefined) {
+      this.requireRing0(ws);
+      throw new WsError(WsErrorCode.PermissionDenied, `pid ${pid} is not a process of workspace ${ws.id}`);
+    }
     return hostPid;
   }
 

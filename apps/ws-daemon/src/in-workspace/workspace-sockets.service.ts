@@ -81,6 +81,7 @@ export class WorkspaceSockets implements OnApplicationShutdown {
     // close() waits for open connections: a ring0 that stays connected must not hold us up
     for (const socket of this.connections.get(id) ?? []) socket.destroy();
     this.connections.delete(id);
+    this.service.socketClosed(id);
     await new Promise<void>((resolve) => listener.close(() => resolve()));
     try {
       unlinkSync(this.registry.layout(id).socket);

@@ -38,6 +38,9 @@ export interface ImageInfo {
  */
 @Injectable()
 export class BaseImage {
+  /** the image this process checked or built: later calls (one per workspace start) look only for its marker */
+  private known: ImageInfo | undefined;
+
   constructor(private readonly config: DaemonConfig) {}
 
   get dir(): string {
@@ -47,10 +50,11 @@ export class BaseImage {
   ensure(): ImageInfo {
     const rootfs = join(this.dir, 'rootfs');
     const marker = join(this.dir, 'image.json');
+    if (this.known && existsSync(marker)) return this.known;
     const systemFolders = SYSTEM_FOLDERS.filter((f) => isRealDirectory(`/${f}`));
     if (existsSync(marker)) {
       const info = JSON.parse(readFileSync(marker, 'utf8')) as { version: number };
-      if (info.version === IMAGE_VERSION) return { rootfs, systemFolders };
+      if (info.version === IMAGE_VERSION) return (this.known = { rootfs, systemFolders });
     }
     // build next to the final place and rename: a crash never leaves a half-built image in use
     const building = join(this.config.imagesDir, `base.building-${process.pid}`);
@@ -59,7 +63,7 @@ export class BaseImage {
     writeFileSync(join(building, 'image.json'), JSON.stringify({ version: IMAGE_VERSION, builtAt: new Date().toISOString() }) + '\n');
     rmSync(this.dir, { recursive: true, force: true });
     renameSync(building, this.dir);
-    return { rootfs, systemFolders };
+    return (this.known = { rootfs, systemFolders });
   }
 
   private build(rootfs: string): void {

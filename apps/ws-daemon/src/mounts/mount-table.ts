@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 /** Mount points of a process's mount namespace, from /proc/<pid>/mountinfo (field 5, unescaped). */
 export function mountPoints(pid: number | 'self' = 'self'): string[] {
@@ -46,6 +47,21 @@ export function topMountAt(path: string, pid: number | 'self' = 'self', table = 
 
 export function isMountPoint(path: string, pid: number | 'self' = 'self'): boolean {
   return mountPoints(pid).includes(path);
+}
+
+/**
+ * True when a filesystem of its own is mounted on `path` (its device differs from its parent
+ * folder's): two stats, where isMountPoint reads the whole mount table, which grows with every
+ * workspace on the node. Blind to a bind of the same filesystem: only for places where nothing
+ * but a filesystem of its own is ever mounted (a workspace's mark gets an overlay).
+ */
+export function hasOwnFilesystem(path: string): boolean {
+  try {
+    return statSync(path).dev !== statSync(dirname(path)).dev;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
 }
 
 function unescapeMountinfo(field: string): string {

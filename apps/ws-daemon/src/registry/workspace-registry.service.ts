@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { WsError, WsErrorCode } from '@wsrun/common';
 import type { IdMapping } from '@wsrun/native-ns';
 import { DaemonConfig } from '../config/daemon-config';
@@ -10,7 +10,7 @@ import { WORKSPACE_ID_PATTERN, WorkspaceLayout, type WorkspaceRecord, type Works
  * (RegistryRepository), so a daemon killed at any moment comes back with what it had promised.
  */
 @Injectable()
-export class WorkspaceRegistry {
+export class WorkspaceRegistry implements OnModuleInit, OnModuleDestroy {
   private readonly workspaces = new Map<string, WorkspaceRecord>();
 
   constructor(
@@ -18,6 +18,17 @@ export class WorkspaceRegistry {
     private readonly repository: RegistryRepository,
   ) {
     for (const w of repository.load()) this.workspaces.set(w.id, w);
+  }
+
+  /** The daemon owns the files from now on: the journal of the last run is folded in, a new one starts. */
+  onModuleInit(): void {
+    this.repository.compact(this.list());
+  }
+
+  /** runtime.json is left whole for whoever reads it after the daemon. */
+  onModuleDestroy(): void {
+    this.repository.compact(this.list());
+    this.repository.close();
   }
 
   /** The id mapping every workspace on this node gets: 0 -> root uid, 1.. -> subordinate ids. */
@@ -71,14 +82,20 @@ export class WorkspaceRegistry {
     return [...this.workspaces.values()];
   }
 
-  /** Applies a change to a copy and persists it; the change is visible only once it is on disk. */
-  update(id: string, change: (w: WorkspaceRecord) => void): WorkspaceRecord {
+  /**
+   * Applies a change to a copy and persists it; the change is visible only once it is on disk.
+   * `journal`: for the calls on a workspace's start path, a change of runtime state only is
+   * appended to the registry's journal instead of rewriting runtime.json (same crash safety, a
+   * few µs instead of a file replace); runtime.json catches up with the next full write.
+   */
+  update(id: string, change: (w: WorkspaceRecord) => void, opts: { journal?: boolean } = {}): WorkspaceRecord {
     const current = this.get(id);
     const next: WorkspaceRecord = structuredClone(current);
     change(next);
     this.workspaces.set(id, next);
     try {
-      this.persist();
+      if (opts.journal) this.repository.saveRuntime([...this.workspaces.values()], next);
+      else this.persist();
     } catch (err) {
       this.workspaces.set(id, current);
       throw err;
