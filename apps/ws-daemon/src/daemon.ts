@@ -7,6 +7,7 @@ import { DaemonConfig } from './config/daemon-config';
 import { DaemonLogger } from './daemon-logger';
 import { PlatformServer } from './grpc/platform-server';
 import { InWorkspaceService } from './in-workspace/in-workspace.service';
+import { WorkspaceRegistry } from './registry/workspace-registry.service';
 import { WorkspaceSockets } from './in-workspace/workspace-sockets.service';
 import { WorkspaceContentService } from './content/workspace-content.service';
 import { ContentQueue } from './queue/content-queue.service';
@@ -29,6 +30,7 @@ export async function startDaemon(config: DaemonConfig, logger = new DaemonLogge
   await app.get(ContentQueue).start();
   app.get(InWorkspaceService).reconcile();
   await app.get(WorkspaceSockets).serveAll();
+  for (const ws of app.get(WorkspaceRegistry).list()) app.get(InWorkspaceService).buildRootAhead(ws.id);
   await app.get(WorkspaceContentService).resume();
   const address = await app.get(PlatformServer).listen();
   return { app, address, redisUrl: app.get(ContentQueue).redisUrl, stop: () => app.close() };

@@ -9,6 +9,7 @@ import { DaemonLogger } from '../daemon-logger';
 import { isAlive } from '../in-workspace/process-tree';
 import { WorkspaceSockets } from '../in-workspace/workspace-sockets.service';
 import { ContentQueue } from '../queue/content-queue.service';
+import { InWorkspaceService } from '../in-workspace/in-workspace.service';
 import { WorkspaceRegistry } from '../registry/workspace-registry.service';
 import type { WorkspaceRecord } from '../registry/workspace';
 import { DaemonStorage } from '../storage/daemon-storage.service';
@@ -38,6 +39,7 @@ export class WorkspaceContentService {
     private readonly config: DaemonConfig,
     private readonly registry: WorkspaceRegistry,
     private readonly sockets: WorkspaceSockets,
+    private readonly inWorkspace: InWorkspaceService,
     private readonly queue: ContentQueue,
     private readonly storage: DaemonStorage,
     logger: DaemonLogger,
@@ -212,6 +214,7 @@ export class WorkspaceContentService {
           w.state = 'ready';
         });
         this.log.info({ workspace: id, source: result.source }, 'workspace ready');
+        this.inWorkspace.buildRootAhead(id);
       } catch (err) {
         this.registry.update(id, (w) => (w.init = { status: 'failed', error: (err as Error).message }));
         this.log.warn({ workspace: id, err: (err as Error).message }, 'init failed');

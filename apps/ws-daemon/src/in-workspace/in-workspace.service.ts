@@ -60,13 +60,22 @@ export class InWorkspaceService {
     if (!ring0) return false;
     this.registry.update(ws.id, (w) => (w.ring0 = ring0), { journal: true });
     this.log.info({ workspace: ws.id, ring0: ring0.pid }, 'ring0 connected');
-    // its PrepareForUserNS follows within milliseconds: the root is built meanwhile, detached,
-    // once this connection is set up (setImmediate: the accept answers first)
-    setImmediate(() => {
-      const current = this.registry.find(ws.id);
-      if (current && !current.prepared && current.state === 'ready') this.rootfs.buildAhead(this.registry.layout(ws.id), current.idMapping);
-    });
+    // its PrepareForUserNS follows within milliseconds: unless the root was built ahead already
+    // (buildRootAhead), it is built meanwhile, once this connection is set up (the accept first)
+    setImmediate(() => this.buildRootAhead(ws.id));
     return true;
+  }
+
+  /**
+   * Builds the root of a ready workspace that is not started, as a detached tree that no process
+   * on the node can reach, so that its PrepareForUserNS only attaches it: when the workspace
+   * becomes ready (init done, a stop's Teardown, the daemon's start) and when its ring0
+   * connects. A no-op when one is built or mounted; a failed build is dropped and
+   * PrepareForUserNS builds again and reports. Dispose and a closed socket discard it.
+   */
+  buildRootAhead(workspaceId: string): void {
+    const ws = this.registry.find(workspaceId);
+    if (ws && !ws.prepared && ws.state === 'ready') this.rootfs.buildAhead(this.registry.layout(ws.id), ws.idMapping);
   }
 
   /** The workspace's socket is closed (disposed, or the daemon stops): nothing is kept for it. */
@@ -215,6 +224,8 @@ export class InWorkspaceService {
     this.cpu.forget(ws.id);
     this.freshStarts.delete(ws.id);
     this.log.info({ workspace: ws.id }, 'torn down');
+    // ready again: its next start finds the root built (after Teardown's answer is out)
+    setImmediate(() => this.buildRootAhead(ws.id));
   }
 
   workspaceInfo(peer: PeerIdentity): Promise<ResourceUsage> {
@@ -273,8 +284,13 @@ export class InWorkspaceService {
 
   /** Runs fn for the peer's workspace after every earlier call for that workspace finished. */
   private serialized<T>(peer: PeerIdentity, fn: (ws: WorkspaceRecord) => T | Promise<T>): Promise<T> {
-    const previous = this.queues.get(peer.workspaceId) ?? Promise.resolve();
-    const run = previous.then(() => fn(this.registry.get(peer.workspaceId)));
+    const previous = this.queues.get(peer.workspaceId);
+    // after an earlier call: two turns of the event loop first, in which that call's answer goes
+    // out whole (node:http2 submits the trailers in one turn and writes them in the next), so
+    // that ring0 has it while this call runs
+    const run = (previous ? previous.then(() => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)))) : Promise.resolve()).then(() =>
+      fn(this.registry.get(peer.workspaceId)),
+    );
     const settled = run.catch(() => undefined);
     this.queues.set(peer.workspaceId, settled);
     void settled.then(() => {
