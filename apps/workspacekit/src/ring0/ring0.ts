@@ -87,8 +87,6 @@ export class Ring0 {
       );
       this.mapping = mapping.catch(() => undefined); // awaited below; on a way out, before Teardown
       this.prepareRuntimeDir();
-      this.lift = new LiftServer(this.config.liftSocket, () => this.ring1?.pidfd, this.log);
-      this.lift.listen();
       const prepared = await preparing;
       this.daemonHoldsState = true;
       this.mark('prepared');
@@ -112,6 +110,10 @@ export class Ring0 {
       void new MountHandler(this.supervisor, this.daemon, this.log, [{ kind: 'proc', target: '/proc' }]).run();
       this.mark('listener');
       this.writeState({ ring0: process.pid, ring1: ring1.pid, ring2: ring2Pid, liftSocket: this.config.liftSocket });
+      // lift serves a running workspace: its socket (in the folder ring2 sees as /.workspace) is
+      // made here, before the command runs, while the daemon mounts /proc
+      this.lift = new LiftServer(this.config.liftSocket, () => this.ring1?.pidfd, this.log);
+      this.lift.listen();
       await procMounted;
       this.mark('proc mounted');
       ring2.go(RING2_GO);
