@@ -2,6 +2,7 @@ import { Metadata, Server, status, type sendUnaryData, type ServerUnaryCall, typ
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { getTextEncoding } from '@bufbuild/protobuf/wire';
 import { bindUnix, inWorkspace, shutdownServer, UnaryClient } from '../src';
 
 // The lean client against a real grpc-js server on a unix socket: what ring0 meets at start-up.
@@ -127,5 +128,21 @@ describe('UnaryClient (gRPC on its own HTTP/2 client)', () => {
     servers.splice(servers.indexOf(first), 1);
     await serve({ teardown: ok });
     await expect(c.call(methods.teardown, {}, { waitForReady: true, timeoutMs: 5000 })).resolves.toEqual({ success: false });
+  });
+});
+
+describe('UTF-8 of the generated messages (node Buffer, useNodeTextEncoding)', () => {
+  it('round-trips any text and refuses invalid UTF-8 where strict', () => {
+    new UnaryClient('/nonexistent'); // installs it
+    const text = 'ünïcode ✓ \u{1F600} \uFEFFbom';
+    const te = getTextEncoding();
+    expect(te.decodeUtf8(te.encodeUtf8(text), true)).toBe(text);
+    const decoded = inWorkspace.PrepareForUserNSResponse.decode(inWorkspace.PrepareForUserNSResponse.encode({ rootShift: 1, markPath: text, workspacePath: '/w' }).finish());
+    expect(decoded.markPath).toBe(text);
+    const invalid = new Uint8Array([0x61, 0xc3]);
+    expect(() => te.decodeUtf8(invalid, true)).toThrow(/UTF-8/);
+    expect(te.decodeUtf8(invalid)).toBe('a\uFFFD');
+    expect(te.checkUtf8('a\uD800')).toBe(false);
+    expect(te.checkUtf8(text)).toBe(true);
   });
 });

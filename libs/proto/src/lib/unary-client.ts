@@ -1,5 +1,7 @@
 import type { MethodDefinition } from '@grpc/grpc-js';
 import { CallMetadata, callError, GrpcStatus as status, type UnaryCallError } from './call-error';
+import { put32, u32 } from './h2/bytes';
+import { useNodeTextEncoding } from './text-encoding';
 import { ErrorCode } from './h2/frames';
 import { H2Connection, H2StreamError, type H2Response } from './h2/h2-connection';
 import type { HeaderList } from './h2/hpack';
@@ -44,7 +46,9 @@ export class UnaryClient {
   constructor(
     readonly socketPath: string,
     private readonly opts: { connector?: H2Connector } = {},
-  ) {}
+  ) {
+    useNodeTextEncoding();
+  }
 
   async call<Req, Res>(method: MethodDefinition<Req, Res>, request: Req, opts: UnaryCallOptions = {}): Promise<Res> {
     const timeoutMs = opts.timeoutMs ?? 30_000;
@@ -101,8 +105,8 @@ async function exchange(connection: H2Connection, path: string, body: Buffer, de
   const left = Math.max(1, deadline - Date.now());
   const frame = Buffer.allocUnsafe(PREFIX + body.length);
   frame[0] = 0;
-  frame.writeUInt32BE(body.length, 1);
-  body.copy(frame, PREFIX);
+  put32(frame, 1, body.length);
+  frame.set(body, PREFIX);
   const stream = connection.request(
     [
       [':method', 'POST'],
@@ -182,7 +186,7 @@ function streamFailure(path: string, err: H2StreamError): UnaryCallError {
 function unframe(data: Buffer, path: string): Buffer {
   if (data.length < PREFIX) throw callError(status.INTERNAL, `${path}: the response has no message`);
   if (data[0] !== 0) throw callError(status.INTERNAL, `${path}: the response is compressed, which was not asked for`);
-  const length = data.readUInt32BE(1);
+  const length = u32(data, 1);
   if (data.length !== PREFIX + length) throw callError(status.INTERNAL, `${path}: the response is not exactly one message`);
   return data.subarray(PREFIX);
 }

@@ -1,3 +1,5 @@
+import { put16, put24, put32 } from './bytes';
+
 /** HTTP/2 framing (RFC 9113 §4, §6): the frame types, flags, settings and error codes a client meets. */
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -52,38 +54,38 @@ export const MAX_WINDOW = 2 ** 31 - 1;
 
 export function frame(type: FrameType, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
   const out = Buffer.allocUnsafe(FRAME_HEADER + payload.length);
-  out.writeUIntBE(payload.length, 0, 3);
+  put24(out, 0, payload.length);
   out[3] = type;
   out[4] = flags;
-  out.writeUInt32BE(streamId, 5);
-  payload.copy(out, FRAME_HEADER);
+  put32(out, 5, streamId);
+  out.set(payload, FRAME_HEADER);
   return out;
 }
 
 export function settingsFrame(settings: [Setting, number][]): Buffer {
   const payload = Buffer.allocUnsafe(6 * settings.length);
   settings.forEach(([id, value], i) => {
-    payload.writeUInt16BE(id, 6 * i);
-    payload.writeUInt32BE(value, 6 * i + 2);
+    put16(payload, 6 * i, id);
+    put32(payload, 6 * i + 2, value);
   });
   return frame(FrameType.Settings, 0, 0, payload);
 }
 
 export function windowUpdateFrame(streamId: number, increment: number): Buffer {
   const payload = Buffer.allocUnsafe(4);
-  payload.writeUInt32BE(increment, 0);
+  put32(payload, 0, increment);
   return frame(FrameType.WindowUpdate, 0, streamId, payload);
 }
 
 export function rstStreamFrame(streamId: number, code: ErrorCode): Buffer {
   const payload = Buffer.allocUnsafe(4);
-  payload.writeUInt32BE(code, 0);
+  put32(payload, 0, code);
   return frame(FrameType.RstStream, 0, streamId, payload);
 }
 
 export function goAwayFrame(lastStreamId: number, code: ErrorCode): Buffer {
   const payload = Buffer.allocUnsafe(8);
-  payload.writeUInt32BE(lastStreamId, 0);
-  payload.writeUInt32BE(code, 4);
+  put32(payload, 0, lastStreamId);
+  put32(payload, 4, code);
   return frame(FrameType.GoAway, 0, 0, payload);
 }

@@ -15,6 +15,7 @@ import {
   settingsFrame,
   windowUpdateFrame,
 } from './frames';
+import { concat, u16, u24, u32 } from './bytes';
 import { netConnector, type H2Connector, type H2Transport } from './transport';
 
 /**
@@ -94,7 +95,7 @@ export class H2Connection {
     socket.onData((chunk) => this.onData(chunk));
     socket.onClose((err) => this.fail(new H2StreamError(err ? `the connection failed: ${err.message}` : 'the connection closed', 'connection')));
     // our settings: no server push; everything else at its default
-    socket.write(Buffer.concat([PREFACE, settingsFrame([[Setting.EnablePush, 0]])]));
+    socket.write(concat([PREFACE, settingsFrame([[Setting.EnablePush, 0]])]));
   }
 
   /**
@@ -141,7 +142,7 @@ export class H2Connection {
       this.streams.set(id, state);
       const out = this.headerFrames(id, encodeHeaders(headers));
       this.sendData(state, out);
-      this.socket.write(out.length === 1 ? out[0]! : Buffer.concat(out));
+      this.socket.write(out.length === 1 ? out[0]! : concat(out));
     };
     if (this.streams.size < this.peerMaxStreams) open();
     else this.waitingToOpen.push(open);
@@ -229,7 +230,7 @@ export class H2Connection {
   private flushBlocked(): void {
     const out: Buffer[] = [];
     for (const s of this.streams.values()) if (s.pending.length > 0 || s.endAfterPending) this.sendData(s, out);
-    if (out.length > 0) this.socket.write(Buffer.concat(out));
+    if (out.length > 0) this.socket.write(concat(out));
   }
 
   private openWaiting(): void {
@@ -237,16 +238,16 @@ export class H2Connection {
   }
 
   private onData(chunk: Buffer): void {
-    this.inbox = this.inbox.length === 0 ? chunk : Buffer.concat([this.inbox, chunk]);
+    this.inbox = this.inbox.length === 0 ? chunk : concat([this.inbox, chunk]);
     let at = 0;
     while (!this.ended && this.inbox.length - at >= FRAME_HEADER) {
-      const length = this.inbox.readUIntBE(at, 3);
+      const length = u24(this.inbox, at);
       // we never raised SETTINGS_MAX_FRAME_SIZE
       if (length > DEFAULT_MAX_FRAME) return this.protocolError(ErrorCode.FrameSizeError, `a frame of ${length} octets`);
       if (this.inbox.length - at < FRAME_HEADER + length) break;
       const type = this.inbox[at + 3]!;
       const flags = this.inbox[at + 4]!;
-      const streamId = this.inbox.readUInt32BE(at + 5) & MAX_STREAM_ID;
+      const streamId = u32(this.inbox, at + 5) & MAX_STREAM_ID;
       const payload = this.inbox.subarray(at + FRAME_HEADER, at + FRAME_HEADER + length);
       at += FRAME_HEADER + length;
       try {
@@ -280,7 +281,7 @@ export class H2Connection {
       case FrameType.RstStream: {
         const s = this.streams.get(streamId);
         if (!s || payload.length !== 4) return;
-        const code = payload.readUInt32BE(0);
+        const code = u32(payload, 0);
         this.streams.delete(streamId);
         s.reject(new H2StreamError(`the server reset the stream (HTTP/2 error ${code})`, 'reset', code));
         this.openWaiting();
@@ -299,7 +300,7 @@ export class H2Connection {
         return this.onGoAway(payload);
       case FrameType.WindowUpdate: {
         if (payload.length !== 4) return this.protocolError(ErrorCode.FrameSizeError, 'a WINDOW_UPDATE that is not 4 octets');
-        const increment = payload.readUInt32BE(0) & MAX_WINDOW;
+        const increment = u32(payload, 0) & MAX_WINDOW;
         if (streamId === 0) {
           this.connSendWindow += increment;
           if (this.connSendWindow > MAX_WINDOW) return this.protocolError(ErrorCode.FlowControlError, 'the connection window overflowed');
@@ -327,7 +328,7 @@ export class H2Connection {
     const data = unpad(flags, payload, 0);
     if (!data) return this.protocolError(ErrorCode.ProtocolError, 'DATA with invalid padding');
     if (s) {
-      s.chunks.push(Buffer.from(data));
+      s.chunks.push(data); // a view of a chunk the transport handed over and no longer uses
       s.received += data.length;
       s.unacked += payload.length;
       if (s.received > this.maxResponseBytes) {
@@ -340,14 +341,14 @@ export class H2Connection {
         s.unacked = 0;
       }
     }
-    if (updates.length > 0) this.socket.write(Buffer.concat(updates));
+    if (updates.length > 0) this.socket.write(concat(updates));
   }
 
   private onHeaderBlock(): void {
     const { streamId, endStream, fragments } = this.partial!;
     this.partial = undefined;
     // decoded even for a stream we gave up on: the decoder's table must follow the server's
-    const headers = this.decoder.decode(fragments.length === 1 ? fragments[0]! : Buffer.concat(fragments));
+    const headers = this.decoder.decode(fragments.length === 1 ? fragments[0]! : concat(fragments));
     const s = this.streams.get(streamId);
     if (!s) return;
     if (!s.headers) s.headers = headers;
@@ -357,7 +358,7 @@ export class H2Connection {
 
   private complete(s: StreamState): void {
     this.streams.delete(s.id);
-    s.resolve({ headers: s.headers ?? [], trailers: s.trailers, data: s.chunks.length === 1 ? s.chunks[0]! : Buffer.concat(s.chunks) });
+    s.resolve({ headers: s.headers ?? [], trailers: s.trailers, data: s.chunks.length === 1 ? s.chunks[0]! : concat(s.chunks) });
     this.openWaiting();
     this.maybeFinishClose();
   }
@@ -367,8 +368,8 @@ export class H2Connection {
     if (flags & Flag.Ack) return;
     if (payload.length % 6 !== 0) return this.protocolError(ErrorCode.FrameSizeError, 'SETTINGS of a wrong length');
     for (let i = 0; i < payload.length; i += 6) {
-      const id = payload.readUInt16BE(i);
-      const value = payload.readUInt32BE(i + 2);
+      const id = u16(payload, i);
+      const value = u32(payload, i + 2);
       if (id === Setting.InitialWindowSize) {
         if (value > MAX_WINDOW) return this.protocolError(ErrorCode.FlowControlError, 'SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1');
         // open streams' windows move by the difference (RFC 9113 §6.9.2)
@@ -387,8 +388,8 @@ export class H2Connection {
 
   private onGoAway(payload: Buffer): void {
     if (payload.length < 8) return this.protocolError(ErrorCode.FrameSizeError, 'a GOAWAY shorter than 8 octets');
-    const last = payload.readUInt32BE(0) & MAX_STREAM_ID;
-    const code = payload.readUInt32BE(4);
+    const last = u32(payload, 0) & MAX_STREAM_ID;
+    const code = u32(payload, 4);
     const debug = payload.subarray(8).toString('utf8');
     this.goingAway = true;
     const why = `the server is closing the connection (GOAWAY, HTTP/2 error ${code}${debug ? `: ${debug}` : ''})`;

@@ -1,4 +1,5 @@
 import { HpackError } from './hpack-error';
+import { latin1 } from './bytes';
 import { huffmanDecode } from './huffman';
 
 export { HpackError };
@@ -109,7 +110,7 @@ export class HpackDecoder {
       if (pos + length > block.length) throw new HpackError('a header string is longer than its block');
       const raw = block.subarray(pos, pos + length);
       pos += length;
-      return huffman ? huffmanDecode(raw) : raw.toString('latin1');
+      return huffman ? huffmanDecode(raw) : latin1(raw);
     };
     while (pos < block.length) {
       const b = block[pos]!;

@@ -2,8 +2,9 @@ import * as net from 'node:net';
 
 /**
  * The byte stream under an HTTP/2 connection. write() takes everything it is given (queueing
- * what the kernel does not take at once) in order; onData gets the bytes as they arrive; onClose
- * fires once, when the stream ended or failed, with the error if it failed.
+ * what the kernel does not take at once) in order; onData gets the bytes as they arrive, each
+ * chunk in a buffer of its own that the transport does not touch again; onClose fires once, when
+ * the stream ended or failed, with the error if it failed.
  */
 export interface H2Transport {
   write(data: Buffer): void;
