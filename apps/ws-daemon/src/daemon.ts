@@ -28,9 +28,11 @@ export async function startDaemon(config: DaemonConfig, logger = new DaemonLogge
   const app = await NestFactory.createApplicationContext(AppModule.forConfig(config, logger), { logger: false, abortOnError: false });
   await app.get(DaemonStorage).start();
   await app.get(ContentQueue).start();
-  app.get(InWorkspaceService).reconcile();
+  const tornDown = app.get(InWorkspaceService).reconcile();
   await app.get(WorkspaceSockets).serveAll();
-  for (const ws of app.get(WorkspaceRegistry).list()) app.get(InWorkspaceService).buildRootAhead(ws.id);
+  // roots built ahead for the ready workspaces; not for those just torn down, whose processes may
+  // still hold their old root: their next start builds it
+  for (const ws of app.get(WorkspaceRegistry).list()) if (!tornDown.includes(ws.id)) app.get(InWorkspaceService).buildRootAhead(ws.id);
   await app.get(WorkspaceContentService).resume();
   const address = await app.get(PlatformServer).listen();
   return { app, address, redisUrl: app.get(ContentQueue).redisUrl, stop: () => app.close() };

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { WsError, WsErrorCode, type Logger } from '@wsrun/common';
 import { closeFd, umount, writeIdMap, type IdMapping } from '@wsrun/native-ns';
 import { readdirSync, rmdirSync } from 'node:fs';
@@ -7,15 +7,19 @@ import { DaemonConfig } from '../config/daemon-config';
 import { createMaskedProc, createMaskedSysfs } from '../mounts/masked-filesystems';
 import { isMountPoint } from '../mounts/mount-table';
 import { RootFilesystem, type RootShiftKind } from '../mounts/root-filesystem';
-import { deliverThroughMark, deliverTree, removeDeliveredTree } from '../mounts/tree-delivery';
+import { deliverTree, removeDeliveredTree } from '../mounts/tree-delivery';
 import { WorkspaceRegistry } from '../registry/workspace-registry.service';
-import type { WorkspaceRecord } from '../registry/workspace';
+import type { ProcessIdentity, WorkspaceRecord } from '../registry/workspace';
 import { DaemonLogger } from '../daemon-logger';
 import { CpuSampler, type ResourceUsage } from './cgroup-usage';
 import { checkWorkspaceMapping } from './id-mapping-policy';
 import { identify, isAlive, resolveWorkspacePid } from './process-tree';
 import { RateLimiter } from './rate-limiter';
 import type { PeerIdentity } from '../grpc/peer-identity';
+
+/** After a Teardown: how long the root built ahead waits for the workspace's processes to be gone */
+const INSIDE_GONE_POLL_MS = 10;
+const INSIDE_GONE_WAIT_MS = 10_000;
 
 export interface PreparedRoot {
   rootShift: RootShiftKind;
@@ -32,12 +36,13 @@ export interface PreparedRoot {
  * path record their registry change in the journal: on disk before they answer, as every change.
  */
 @Injectable()
-export class InWorkspaceService {
+export class InWorkspaceService implements OnApplicationShutdown {
   private readonly limiter: RateLimiter;
   private readonly cpu = new CpuSampler();
   private readonly queues = new Map<string, Promise<unknown>>();
-  /** workspaces prepared by this process whose first proc/sysfs mount is still to come */
-  private readonly freshStarts = new Set<string>();
+  /** per running workspace: the process its first /proc went to (ring2, the init of its pid namespace) */
+  private readonly insides = new Map<string, ProcessIdentity>();
+  private stopped = false;
   private readonly log: Logger;
 
   constructor(
@@ -100,7 +105,6 @@ export class InWorkspaceService {
         },
         { journal: true },
       );
-      this.freshStarts.add(ws.id);
       return { rootShift, markPath: layout.mark, workspacePath: layout.content };
     });
   }
@@ -128,31 +132,23 @@ export class InWorkspaceService {
     return this.serialized(peer, async (ws) => {
       const path = checkTarget(target);
       const hostPid = this.resolvePid(ws, pid);
+      if (!this.insides.has(ws.id)) {
+        const inside = identify(hostPid);
+        if (inside) this.insides.set(ws.id, inside);
+      }
       // the propagation folder (0700) is made where it is needed: deliverTree, createMaskedSysfs
       const layout = this.registry.layout(ws.id);
-      const create = () => (kind === 'proc' ? createMaskedProc(hostPid) : createMaskedSysfs(hostPid, layout.propagationDir));
-      let tree = await create();
+      const tree = kind === 'proc' ? createMaskedProc(hostPid) : await createMaskedSysfs(hostPid, layout.propagationDir);
       try {
-        const to = { pid: hostPid, target: path };
-        // The first mount after PrepareForUserNS (ring0's /proc for ring2, before ring2 runs the
-        // command) takes the way without a stage: then the only namespaces holding copies of the
-        // mark are the rings'. Later requests (forwarded from the seccomp handler, perhaps from a
-        // nested namespace whose root is another slave of the mark), and any after a daemon
-        // restart, take the stage, which reaches exactly the caller's namespace.
-        const first = this.freshStarts.delete(ws.id);
-        const byMark = first ? deliverThroughMark(tree, to, layout.mark) : 'unsuitable';
-        if (byMark === 'undone') {
-          // spent (attached, then taken away again): a fresh tree goes the way with a stage
-          const spent = tree;
-          tree = -1;
-          closeFd(spent);
-          tree = await create();
-        }
-        if (byMark !== 'delivered') await deliverTree(tree, to, layout.propagationDir);
+        // through a propagation point of its own, joined only by the caller's namespace: never
+        // through the mark, whose slaves are in every namespace that copied the node's mounts
+        // while the workspace ran (another ring1 on one machine, a service's private /tmp) and
+        // would keep the workspace's root mounted there after its Teardown
+        await deliverTree(tree, { pid: hostPid, target: path }, layout.propagationDir);
       } catch (err) {
         throw WsError.wrap(`mounting ${kind} at ${path} for pid ${pid}`, err, WsErrorCode.FailedPrecondition);
       } finally {
-        if (tree >= 0) closeFd(tree);
+        closeFd(tree);
       }
       this.registry.update(ws.id, (w) => w.procMounts.push({ kind, target: path, pid }), { journal: true });
     });
@@ -201,13 +197,16 @@ export class InWorkspaceService {
    * At start: a workspace whose ring0 died while the daemon was down (no connection closed to
    * tell us) is torn down now, or its next start would find PrepareForUserNS "already called".
    */
-  reconcile(): void {
+  reconcile(): string[] {
+    const tornDown: string[] = [];
     for (const ws of this.registry.list()) {
       if (!ws.prepared && ws.procMounts.length === 0) continue;
       if (ws.ring0 && isAlive(ws.ring0)) continue;
       this.log.warn({ workspace: ws.id, ring0: ws.ring0?.pid }, 'ring0 ended while the daemon was down: tearing the workspace down');
       this.tearDown(ws);
+      tornDown.push(ws.id);
     }
+    return tornDown;
   }
 
   private tearDown(ws: WorkspaceRecord): void {
@@ -222,10 +221,26 @@ export class InWorkspaceService {
     });
     this.limiter.forget(ws.id);
     this.cpu.forget(ws.id);
-    this.freshStarts.delete(ws.id);
     this.log.info({ workspace: ws.id }, 'torn down');
-    // ready again: its next start finds the root built (after Teardown's answer is out)
-    setImmediate(() => this.buildRootAhead(ws.id));
+    // Ready again: its next start finds the root built, once nothing of this run can still hold
+    // the old root (a second overlay on the same folders while one lives is undefined behaviour
+    // for the user's files). ring2 gone means its pid namespace is (the kernel ends all of it
+    // with its init) and ring1, killed before Teardown, is too; unknown: the start builds it.
+    const inside = this.insides.get(ws.id);
+    this.insides.delete(ws.id);
+    if (inside) void this.buildRootAheadOnceGone(ws.id, inside);
+  }
+
+  private async buildRootAheadOnceGone(workspaceId: string, inside: ProcessIdentity): Promise<void> {
+    for (let waited = 0; isAlive(inside); waited += INSIDE_GONE_POLL_MS) {
+      if (waited >= INSIDE_GONE_WAIT_MS) return; // still there: the next start builds its root
+      await new Promise((resolve) => setTimeout(resolve, INSIDE_GONE_POLL_MS).unref());
+    }
+    if (!this.stopped) this.buildRootAhead(workspaceId);
+  }
+
+  onApplicationShutdown(): void {
+    this.stopped = true;
   }
 
   workspaceInfo(peer: PeerIdentity): Promise<ResourceUsage> {

@@ -38,6 +38,8 @@ export class RootFilesystem implements OnApplicationShutdown {
   private readonly ahead = new Map<string, Promise<BuiltRoot>>();
   /** workspace folders whose mount() is under way */
   private readonly mounting = new Set<string>();
+  /** roots built ahead and discarded while their build was still under way: closed once built */
+  private readonly discarding = new Map<string, Promise<void>>();
 
   constructor(
     private readonly config: DaemonConfig,
@@ -52,7 +54,7 @@ export class RootFilesystem implements OnApplicationShutdown {
   buildAhead(layout: WorkspaceLayout, mapping: IdMapping[]): void {
     // never a second overlay on the same upper and work folders: overlayfs cleans the work
     // folder when it mounts, under the feet of one mounted already or being built by mount()
-    if (this.ahead.has(layout.dir) || this.mounting.has(layout.dir) || hasOwnFilesystem(layout.mark)) return;
+    if (this.ahead.has(layout.dir) || this.mounting.has(layout.dir) || this.discarding.has(layout.dir) || hasOwnFilesystem(layout.mark)) return;
     const built = this.build(layout, mapping, 'auto');
     built.catch(() => {
       if (this.ahead.get(layout.dir) === built) this.ahead.delete(layout.dir);
@@ -63,8 +65,17 @@ export class RootFilesystem implements OnApplicationShutdown {
   /** Closes a root built ahead and not mounted (the workspace stopped or goes away). */
   discardAhead(layout: WorkspaceLayout): void {
     const built = this.ahead.get(layout.dir);
+    if (!built) return;
     this.ahead.delete(layout.dir);
-    built?.then((b) => closeFd(b.tree), () => undefined);
+    // until it is closed, no other build may start on the same folders
+    const closing = built.then(
+      (b) => closeFd(b.tree),
+      () => undefined,
+    );
+    this.discarding.set(layout.dir, closing);
+    void closing.then(() => {
+      if (this.discarding.get(layout.dir) === closing) this.discarding.delete(layout.dir);
+    });
   }
 
   async mount(layout: WorkspaceLayout, mapping: IdMapping[], shift: RootShiftKind | 'auto' = 'auto'): Promise<RootShiftKind> {
@@ -73,8 +84,13 @@ export class RootFilesystem implements OnApplicationShutdown {
     this.mounting.add(layout.dir);
     let built: BuiltRoot | undefined;
     try {
-      built = ahead && shift === 'auto' ? await ahead.catch(() => undefined) : undefined;
-      if (ahead && !built) ahead.then((b) => closeFd(b.tree), () => undefined);
+      await this.discarding.get(layout.dir);
+      if (ahead) {
+        // settled (and closed when not wanted) before anything else is built on its folders
+        const early = await ahead.catch(() => undefined);
+        if (shift === 'auto') built = early;
+        else if (early) closeFd(early.tree);
+      }
       if (hasOwnFilesystem(layout.mark)) {
         throw new WsError(WsErrorCode.FailedPrecondition, `the root filesystem of ${layout.dir} is already mounted`);
       }

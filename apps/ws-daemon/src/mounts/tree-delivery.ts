@@ -1,6 +1,6 @@
-import { attachTree, cloneTree, closeFd, dupFd, mount, openInRoot, openPath, pidfdOpen, pidfdSendSignal, runInNamespaces, setMountAttr, umount } from '@wsrun/native-ns';
+import { attachTree, cloneTree, closeFd, mount, openPath, runInNamespaces, setMountAttr, umount } from '@wsrun/native-ns';
 import { randomUUID } from 'node:crypto';
-import { constants as fsConstants, fstatSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { mountTable, topMountAt } from './mount-table';
 
@@ -51,86 +51,6 @@ export async function deliverTree(tree: number, to: { pid: number; target: strin
     // the folder stays until Teardown: deleting a folder detaches every mount on it in EVERY
     // namespace, and the delivered tree sits on the slave's root, which is this very folder
   }
-}
-
-/** How deliverThroughMark ended: delivered; not tried (the tree is as it was); tried and undone (the tree is spent). */
-export type MarkDelivery = 'delivered' | 'unsuitable' | 'undone';
-
-/**
- * Delivers a detached tree at `target` of a process whose root is the workspace's root (ring2
- * after its pivot) without a stage: the tree is attached below the mark ON THE NODE, and mount
- * propagation copies it into the namespaces holding slave copies of the mark, the rings', where,
- * as with deliverTree, the masks under the copy's root are LOCKED for root inside. The mark is
- * the workspace's own shared point (RootFilesystem: one peer group per workspace), so no
- * propagation point and no stage (~1 ms of the ~2 ms) are needed. The node-side copy then
- * leaves the peer group (private) and is unmounted, as P is in deliverTree. Until then (the
- * answer goes out first) it is also at <mark>/<target> on the node, where the workspace user's
- * uid there (33333) could look: it would see the masked proc of the workspace's pid namespace,
- * whose processes it sees in the node's /proc anyway.
- *
- * Tried only when `target` resolves, inside the process's root, to the very folder it resolves to
- * inside the mark (not e.g. a folder on a tmpfs of the rings' own, or in a nested mount
- * namespace); afterwards the process must see the tree at `target`, else the node-side copy is
- * unmounted WITH propagation (taking the copies away again) and the caller uses deliverTree.
- */
-export function deliverThroughMark(tree: number, to: { pid: number; target: string }, mark: string): MarkDelivery {
-  const pidfd = pidfdOpen(to.pid);
-  const fds = [pidfd];
-  try {
-    const markFd = openPath(mark, O_PATH | fsConstants.O_DIRECTORY);
-    fds.push(markFd);
-    const rootFd = openPath(`/proc/${to.pid}/root`, O_PATH | fsConstants.O_DIRECTORY);
-    fds.push(rootFd);
-    // the pid could have been recycled between its resolution and the open above: the pidfd says
-    pidfdSendSignal(pidfd, 0);
-    const seen = fileAt(rootFd, to.target);
-    if (!seen || !sameFile(seen, fileAt(markFd, to.target))) return 'unsuitable';
-    try {
-      attachTree(tree, to.target, { rootFd: markFd });
-    } catch {
-      return 'unsuitable'; // nothing changed: deliverTree reports why it cannot be mounted there
-    }
-    // the tree fd now stands for the node-side mount: "." of it is exactly that mount
-    if (sameFile(fileAt(rootFd, to.target), fstatSync(tree))) {
-      setMountAttr(tree, { propagation: 'private', recursive: true });
-      // Private, nothing passes between the node-side copy and the rings' any more. Its unmount
-      // waits for an RCU grace period (0.05-1.5 ms here): it runs right after the answer is out.
-      const copy = dupFd(tree);
-      setImmediate(() => {
-        try {
-          umount('.', { rootFd: copy, detach: true });
-        } catch {
-          // left to Teardown, whose unmount of the mark takes everything below it
-        } finally {
-          closeFd(copy);
-        }
-      });
-      return 'delivered';
-    }
-    umount('.', { rootFd: tree, detach: true });
-    return 'undone';
-  } finally {
-    for (const fd of fds) closeFd(fd);
-  }
-}
-
-/** dev and inode of what `path` is inside rootFd, or undefined when it cannot be opened. */
-function fileAt(rootFd: number, path: string): { dev: number; ino: number } | undefined {
-  let fd: number;
-  try {
-    fd = openInRoot(rootFd, path);
-  } catch {
-    return undefined;
-  }
-  try {
-    return fstatSync(fd);
-  } finally {
-    closeFd(fd);
-  }
-}
-
-function sameFile(a: { dev: number; ino: number } | undefined, b: { dev: number; ino: number } | undefined): boolean {
-  return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { connectUnix, FdChannel } from './fd-passing';
+import { closeFd, connectUnix, FdChannel } from './fd-passing';
 
 /** While the kernel takes no more: first retry after this long, doubling up to the maximum. */
 const RETRY_FIRST_MS = 1;
@@ -23,10 +23,17 @@ export class UnixStream {
   private readonly closeListeners: ((err?: Error) => void)[] = [];
 
   private constructor(fd: number) {
-    this.channel = new FdChannel(fd, (message, error) => {
-      if (message) for (const l of this.dataListeners) l(message.data);
-      else this.finish(error);
-    });
+    try {
+      this.channel = new FdChannel(fd, (message, error) => {
+        if (!message) return this.finish(error);
+        // a stream carries bytes only: fds a peer sent along are not ours to keep
+        for (const passed of message.fds) closeFd(passed);
+        for (const l of this.dataListeners) l(message.data);
+      });
+    } catch (err) {
+      closeFd(fd);
+      throw err;
+    }
   }
 
   /** Connects to the unix socket at `path`; throws (code, syscall, path) when it cannot. */

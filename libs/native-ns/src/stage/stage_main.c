@@ -276,7 +276,7 @@ static void read_program(void) {
   struct wire_cursor all, body, prog;
   uint32_t type;
   ssize_t n;
-  int released = 0;
+  int released = 0, became_root = 0;
   for (;;) {
     n = ns_recv_with_fds(S.channel, message, sizeof(message), S.refs, MAX_REFS, &S.nrefs, &err);
     if (n < 0) fail_step(-1, &err, STAGE_EXIT_SETUP);
@@ -286,9 +286,19 @@ static void read_program(void) {
     if (type != MSG_RELEASE) break;
     if (released || S.nrefs > 0) fail_protocol("unexpected MSG_RELEASE");
     released = 1;
-    if (get_int(&prog) && become_namespace_root(&err) < 0) fail_step(-1, &err, STAGE_EXIT_SETUP);
+    if (get_int(&prog)) {
+      if (become_namespace_root(&err) < 0) fail_step(-1, &err, STAGE_EXIT_SETUP);
+      became_root = 1;
+    }
   }
   if (type == MSG_ABORT) _exit(STAGE_EXIT_ABORTED);
+  /* ambient capabilities only ever carry a held stage across its first exec (spawn.c), and
+   * become_namespace_root clears them: a program that came without that release must not pass
+   * them on to what it execs (its OP_CAPS, applied later, still set what it asks for) */
+  if (!became_root && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) {
+    ns_fail(&err, errno, "prctl", "PR_CAP_AMBIENT_CLEAR_ALL");
+    fail_step(-1, &err, STAGE_EXIT_SETUP);
+  }
   if (type != MSG_PROGRAM) fail_protocol("expected MSG_PROGRAM");
   int r;
   while ((r = wire_next_record(&prog, &type, &body)) == 1) {

@@ -25,7 +25,10 @@ export interface UnaryCallOptions {
   /** the call's deadline, sent as grpc-timeout too (default 30 s) */
   timeoutMs?: number;
   waitForReady?: boolean;
-  /** called once the request is written to the socket: work of the caller's own can go on while the server works */
+  /**
+   * called once the request is written to the socket (or queued behind the server's limit of
+   * concurrent streams): work of the caller's own can go on while the server works
+   */
   onSent?: () => void;
 }
 
@@ -87,6 +90,11 @@ export class UnaryClient {
   private connect(): Promise<H2Connection> {
     this.connecting ??= H2Connection.connect(this.socketPath, { maxResponseBytes: PREFIX + MAX_RESPONSE_MESSAGE, ...(this.opts.connector ? { connector: this.opts.connector } : {}) })
       .then((connection) => {
+        // closed while it connected: this connection is nobody's
+        if (this.closed) {
+          connection.destroy();
+          throw callError(status.UNAVAILABLE, `${this.socketPath}: the client is closed`);
+        }
         connection.onClose(() => {
           if (this.connection === connection) this.connection = undefined;
         });

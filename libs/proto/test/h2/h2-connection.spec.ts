@@ -121,8 +121,8 @@ describe('H2Connection', () => {
       }
     });
     const c = await connect();
+    // both written at once, in order: the server takes stream 1 first
     const first = c.request(get('/1'), Buffer.alloc(0));
-    await new Promise((r) => setTimeout(r, 20));
     const second = c.request(get('/2'), Buffer.alloc(0));
     await expect(first.response).resolves.toMatchObject({ headers: expect.arrayContaining([[':status', '200']]) });
     await expect(second.response).rejects.toMatchObject({ kind: 'refused', message: expect.stringContaining('GOAWAY') });
@@ -145,7 +145,9 @@ describe('H2Connection', () => {
       { maxConcurrentStreams: 1 },
     );
     const c = await connect();
-    await new Promise((r) => setTimeout(r, 20)); // the server's SETTINGS have arrived
+    // one exchange first: the server's SETTINGS (its limit) come before its first answer
+    await c.request(get('/0'), Buffer.alloc(0)).response;
+    most = 0;
     const all = await Promise.all([1, 2, 3, 4].map((i) => c.request(get(`/${i}`), Buffer.alloc(0)).response));
     expect(all).toHaveLength(4);
     expect(most).toBe(1);
@@ -153,18 +155,16 @@ describe('H2Connection', () => {
 
   it('a cancelled stream rejects with the reason; the server sees it cancelled', async () => {
     let closedWith: number | undefined;
-    const closed = new Promise<void>((resolve) =>
-      serve((stream) => {
-        stream.on('close', () => {
-          closedWith = stream.rstCode;
-          resolve();
-        });
-      }),
-    );
-    await new Promise((r) => setTimeout(r, 20));
+    let closedNow!: () => void;
+    const closed = new Promise<void>((resolve) => (closedNow = resolve));
+    await serve((stream) => {
+      stream.on('close', () => {
+        closedWith = stream.rstCode;
+        closedNow();
+      });
+    });
     const c = await connect();
     const s = c.request(get('/slow'), Buffer.alloc(0));
-    await new Promise((r) => setTimeout(r, 20));
     s.cancel(new Error('deadline'));
     await expect(s.response).rejects.toThrow('deadline');
     await closed;

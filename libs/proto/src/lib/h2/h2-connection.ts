@@ -214,7 +214,7 @@ export class H2Connection {
   /** Moves as much of the stream's pending body into DATA frames as the windows allow. */
   private sendData(s: StreamState, out: Buffer[]): void {
     while (s.pending.length > 0 || s.endAfterPending) {
-      const room = Math.min(s.pending.length, this.connSendWindow, s.sendWindow, this.peerMaxFrame);
+      const room = Math.max(0, Math.min(s.pending.length, this.connSendWindow, s.sendWindow, this.peerMaxFrame));
       if (room <= 0 && s.pending.length > 0) return; // a WINDOW_UPDATE resumes it
       const chunk = s.pending.subarray(0, room);
       s.pending = s.pending.subarray(room);
