@@ -190,4 +190,23 @@ describe('H2Connection', () => {
     const d = await connect();
     await expect(d.request(get('/'), Buffer.alloc(0)).response).rejects.toMatchObject({ kind: 'connection', message: expect.stringContaining('closed') });
   });
+
+  it('refuses frames a server must not send: DATA on stream 0, an endless header block, a SETTINGS ACK with a payload', async () => {
+    const cases: [Buffer, RegExp][] = [
+      [frame(FrameType.Data, 0, 0, Buffer.from('x')), /DATA on stream 0/],
+      // HEADERS for stream 1 without END_HEADERS, then CONTINUATIONs past the limit
+      [Buffer.concat([frame(FrameType.Headers, 0, 1, Buffer.alloc(16_000)), ...Array.from({ length: 20 }, () => frame(FrameType.Continuation, 0, 1, Buffer.alloc(16_000)))]), /header block of more than/],
+      [frame(FrameType.Settings, 0x1, 0, Buffer.alloc(6)), /SETTINGS ACK with a payload/],
+    ];
+    for (const [reply, why] of cases) {
+      const raw = net.createServer((conn) => conn.once('data', () => conn.write(Buffer.concat([settingsFrame([]), reply]))));
+      await new Promise<void>((r) => raw.listen(socket, r));
+      server = raw;
+      const c = await connect();
+      await expect(c.request(get('/'), Buffer.alloc(0)).response).rejects.toMatchObject({ kind: 'connection', message: expect.stringMatching(why) });
+      expect(c.usable).toBe(false);
+      await new Promise((r) => raw.close(r));
+      server = undefined;
+    }
+  });
 });

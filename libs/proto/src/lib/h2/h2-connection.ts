@@ -52,6 +52,8 @@ export interface H2Stream {
   cancel(reason: Error): void;
 }
 
+/** The largest header block read (a HEADERS frame and its CONTINUATIONs): a server sending more is broken. */
+const MAX_HEADER_BLOCK = 256 * 1024;
 /** Receive windows are topped up once this much was consumed (fewer WINDOW_UPDATE frames). */
 const WINDOW_UPDATE_THRESHOLD = 16_384;
 const MAX_STREAM_ID = 2 ** 31 - 1;
@@ -77,7 +79,7 @@ export class H2Connection {
   private nextStreamId = 1;
   private inbox: Buffer = Buffer.alloc(0);
   /** a header block spread over HEADERS + CONTINUATION frames */
-  private partial: { streamId: number; endStream: boolean; fragments: Buffer[] } | undefined;
+  private partial: { streamId: number; endStream: boolean; fragments: Buffer[]; size: number } | undefined;
   private connSendWindow = DEFAULT_WINDOW;
   private connUnacked = 0;
   private peerInitialWindow = DEFAULT_WINDOW;
@@ -269,16 +271,19 @@ export class H2Connection {
         if (streamId === 0) return this.protocolError(ErrorCode.ProtocolError, 'HEADERS on stream 0');
         const fragment = unpad(flags, payload, flags & Flag.Priority ? 5 : 0);
         if (!fragment) return this.protocolError(ErrorCode.ProtocolError, 'HEADERS with invalid padding');
-        this.partial = { streamId, endStream: (flags & Flag.EndStream) !== 0, fragments: [fragment] };
+        this.partial = { streamId, endStream: (flags & Flag.EndStream) !== 0, fragments: [fragment], size: fragment.length };
         if (flags & Flag.EndHeaders) this.onHeaderBlock();
         return;
       }
       case FrameType.Continuation:
         if (!this.partial || this.partial.streamId !== streamId) return this.protocolError(ErrorCode.ProtocolError, 'CONTINUATION without HEADERS');
         this.partial.fragments.push(payload);
+        this.partial.size += payload.length;
+        if (this.partial.size > MAX_HEADER_BLOCK) return this.protocolError(ErrorCode.EnhanceYourCalm, `a header block of more than ${MAX_HEADER_BLOCK} octets`);
         if (flags & Flag.EndHeaders) this.onHeaderBlock();
         return;
       case FrameType.RstStream: {
+        if (streamId === 0) return this.protocolError(ErrorCode.ProtocolError, 'RST_STREAM on stream 0');
         const s = this.streams.get(streamId);
         if (!s || payload.length !== 4) return;
         const code = u32(payload, 0);
@@ -307,6 +312,14 @@ export class H2Connection {
         } else {
           const s = this.streams.get(streamId);
           if (s) s.sendWindow += increment;
+          if (s && s.sendWindow > MAX_WINDOW) {
+            // a stream error (RFC 9113 §6.9.1): this stream goes, the connection stays
+            this.streams.delete(streamId);
+            this.socket.write(rstStreamFrame(streamId, ErrorCode.FlowControlError));
+            s.reject(new H2StreamError('the server overflowed the stream\'s send window', 'reset', ErrorCode.FlowControlError));
+            this.openWaiting();
+            return this.maybeFinishClose();
+          }
         }
         this.flushBlocked();
         return;
@@ -317,6 +330,7 @@ export class H2Connection {
   }
 
   private onDataFrame(flags: number, streamId: number, payload: Buffer): void {
+    if (streamId === 0) return this.protocolError(ErrorCode.ProtocolError, 'DATA on stream 0');
     // flow control counts the whole payload, padding included, also for streams we gave up on
     this.connUnacked += payload.length;
     const updates: Buffer[] = [];
@@ -365,7 +379,7 @@ export class H2Connection {
 
   private onSettings(flags: number, streamId: number, payload: Buffer): void {
     if (streamId !== 0) return this.protocolError(ErrorCode.ProtocolError, 'SETTINGS on a stream');
-    if (flags & Flag.Ack) return;
+    if (flags & Flag.Ack) return payload.length === 0 ? undefined : this.protocolError(ErrorCode.FrameSizeError, 'a SETTINGS ACK with a payload');
     if (payload.length % 6 !== 0) return this.protocolError(ErrorCode.FrameSizeError, 'SETTINGS of a wrong length');
     for (let i = 0; i < payload.length; i += 6) {
       const id = u16(payload, i);
