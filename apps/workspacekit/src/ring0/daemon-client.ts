@@ -73,8 +73,11 @@ export class DaemonClient {
     return this.call(methods.prepareForUserNs, {}, 'PrepareForUserNS');
   }
 
-  writeIdMapping(pid: number, gid: boolean, mapping: inWorkspace.IDMapping[]): Promise<unknown> {
-    return this.call(methods.writeIdMapping, { pid, gid, mapping }, 'WriteIDMapping');
+  /** `waitMs`: like prepareForUserNSWhenReady, waits that long for the daemon to answer at all */
+  writeIdMapping(pid: number, gid: boolean, mapping: inWorkspace.IDMapping[], waitMs?: number): Promise<unknown> {
+    return waitMs === undefined
+      ? this.call(methods.writeIdMapping, { pid, gid, mapping }, 'WriteIDMapping')
+      : this.call(methods.writeIdMapping, { pid, gid, mapping }, 'WriteIDMapping', waitMs, true);
   }
 
   mount(kind: 'proc' | 'sysfs', target: string, pid: number): Promise<unknown> {

@@ -60,26 +60,20 @@ export class Ring0 {
     try {
       this.daemon = DaemonClient.open(this.config.daemonSocket);
       const daemon = this.daemon;
-      let sent!: () => void;
-      const requestSent = new Promise<void>((resolve) => (sent = resolve));
-      let prepareFailed = false;
-      const preparing = daemon.prepareForUserNSWhenReady(this.config.connectTimeoutMs, sent);
-      preparing.catch(() => (prepareFailed = true));
-      // the connection's set-up needs this thread until the request is out
-      await Promise.race([requestSent, preparing.then(() => undefined, () => undefined)]);
-      if (prepareFailed) await preparing;
-      this.mark('request sent');
-
-      // ring1 is cloned, and its maps written, while the daemon prepares the root: the daemon takes
-      // a workspace's calls one at a time, so the maps follow right behind PrepareForUserNS
+      // ring1 first, held in its user namespace: then PrepareForUserNS and both maps go out
+      // together, and the daemon works through them in one go (it takes a workspace's calls one
+      // at a time, in order) while ring0 goes on
       const ring1 = spawnHeldStage(RING1);
       this.ring1 = ring1;
       ring1.ready.catch(() => undefined);
       stopForwarding = forwardSignals(ring1.pidfd, (signal) => this.onSignal(signal));
       this.mark('ring1 spawned');
+      const preparing = daemon.prepareForUserNSWhenReady(this.config.connectTimeoutMs);
+      preparing.catch(() => undefined); // awaited below
       const mapping = Promise.all(
         [false, true].map((gid) =>
-          daemon.writeIdMapping(ring1.pid, gid, ID_MAP).then(() => {
+          // behind PrepareForUserNS on the same connection, waiting for it as long as it does
+          daemon.writeIdMapping(ring1.pid, gid, ID_MAP, this.config.connectTimeoutMs).then(() => {
             this.mark(gid ? 'gid' : 'uid');
             this.daemonHoldsState = true;
           }),
