@@ -50,13 +50,10 @@ export class DaemonClient {
     return new DaemonClient(socket);
   }
 
-  /**
-   * Prepares the workspace's root; the first call, so it waits for the daemon up to timeoutMs.
-   * `onSent`: the request is on its way (the caller may do its own work while the daemon works).
-   */
-  async prepareForUserNSWhenReady(timeoutMs: number, onSent?: () => void): Promise<inWorkspace.PrepareForUserNSResponse> {
+  /** Prepares the workspace's root; the first call, so it waits for the daemon up to timeoutMs. */
+  async prepareForUserNSWhenReady(timeoutMs: number): Promise<inWorkspace.PrepareForUserNSResponse> {
     try {
-      return await this.call(methods.prepareForUserNs, {}, 'PrepareForUserNS', timeoutMs, true, onSent);
+      return await this.call(methods.prepareForUserNs, {}, 'PrepareForUserNS', timeoutMs, true);
     } catch (err) {
       if (err instanceof DaemonCallError && (err.grpcCode === 4 || err.grpcCode === 14)) {
         throw new WsError(WsErrorCode.Unavailable, `the daemon socket ${this.socket} did not answer within ${(timeoutMs / 1000).toFixed(1)} s: ${err.message}`);
@@ -92,9 +89,9 @@ export class DaemonClient {
     return this.call(methods.teardown, {}, 'Teardown');
   }
 
-  private async call<Req, Res>(method: MethodDefinition<Req, Res>, request: Req, name: string, timeoutMs = 30_000, waitForReady = false, onSent?: () => void): Promise<Res> {
+  private async call<Req, Res>(method: MethodDefinition<Req, Res>, request: Req, name: string, timeoutMs = 30_000, waitForReady = false): Promise<Res> {
     try {
-      return await this.client.call(method, request, { timeoutMs, waitForReady, ...(onSent ? { onSent } : {}) });
+      return await this.client.call(method, request, { timeoutMs, waitForReady });
     } catch (err) {
       const e = err as UnaryCallError;
       const errno = e.metadata?.get('wsrun-errno')[0]?.toString();
