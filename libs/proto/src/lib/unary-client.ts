@@ -25,11 +25,6 @@ export interface UnaryCallOptions {
   /** the call's deadline, sent as grpc-timeout too (default 30 s) */
   timeoutMs?: number;
   waitForReady?: boolean;
-  /**
-   * called once the request is written to the socket (or queued behind the server's limit of
-   * concurrent streams): work of the caller's own can go on while the server works
-   */
-  onSent?: () => void;
 }
 
 const RETRY_FIRST_MS = 5;
@@ -57,7 +52,7 @@ export class UnaryClient {
     const timeoutMs = opts.timeoutMs ?? 30_000;
     const deadline = Date.now() + timeoutMs;
     const connection = await this.connected(deadline, opts.waitForReady ?? false, method.path);
-    const reply = await exchange(connection, method.path, method.requestSerialize(request), deadline, opts.onSent);
+    const reply = await exchange(connection, method.path, method.requestSerialize(request), deadline);
     try {
       return method.responseDeserialize(reply);
     } catch (err) {
@@ -109,7 +104,7 @@ export class UnaryClient {
 }
 
 /** One request stream: sends the framed message, waits for the reply, reads the status. */
-async function exchange(connection: H2Connection, path: string, body: Buffer, deadline: number, onSent?: () => void): Promise<Buffer> {
+async function exchange(connection: H2Connection, path: string, body: Buffer, deadline: number): Promise<Buffer> {
   const left = Math.max(1, deadline - Date.now());
   const frame = Buffer.allocUnsafe(PREFIX + body.length);
   frame[0] = 0;
@@ -127,7 +122,6 @@ async function exchange(connection: H2Connection, path: string, body: Buffer, de
     ],
     frame,
   );
-  onSent?.();
   const timer = setTimeout(() => stream.cancel(callError(status.DEADLINE_EXCEEDED, `${path}: deadline exceeded`)), left);
   let response: H2Response;
   try {
