@@ -1,4 +1,4 @@
-import type { Logger } from '@wsrun/common';
+import type { LevelLogger } from '@wsrun/common';
 import { closeFd, FdChannel, spawnStage, UnixListener, type Stage } from '@wsrun/native-ns';
 import { decode, encode, type LiftRequest } from './lift-protocol';
 
@@ -15,7 +15,7 @@ export class LiftServer {
   constructor(
     private readonly socketPath: string,
     private readonly ring1Pidfd: () => number | undefined,
-    private readonly log: Logger,
+    private readonly log: LevelLogger,
   ) {}
 
   listen(): void {

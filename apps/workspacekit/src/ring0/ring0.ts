@@ -1,4 +1,4 @@
-import { replaceFile, WsError, WsErrorCode, type Logger } from '@wsrun/common';
+import { replaceFile, WsError, WsErrorCode, type LevelLogger } from '@wsrun/common';
 import { exitCodeOf, forwardSignals, SeccompSupervisor, spawnHeldStage, withTimeout, type ExitStatus, type Stage } from '@wsrun/native-ns';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { KitConfig } from '../config/kit-config';
@@ -52,7 +52,7 @@ export class Ring0 {
 
   constructor(
     private readonly config: KitConfig,
-    private readonly log: Logger,
+    private readonly log: LevelLogger,
   ) {}
 
   async run(env: Record<string, string>): Promise<number> {

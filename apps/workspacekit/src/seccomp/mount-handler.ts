@@ -1,4 +1,4 @@
-import type { Logger } from '@wsrun/common';
+import type { LevelLogger } from '@wsrun/common';
 import type { SeccompNotification, SeccompSupervisor } from '@wsrun/native-ns';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { posix } from 'node:path';
@@ -34,7 +34,7 @@ export class MountHandler {
   constructor(
     private readonly supervisor: SeccompSupervisor,
     private readonly daemon: DaemonClient,
-    private readonly log: Logger,
+    private readonly log: LevelLogger,
     /** mounts the daemon made before the filter existed (the workspace's /proc) */
     initial: DaemonMount[] = [],
   ) {
