@@ -1,4 +1,5 @@
 import { Metadata, Server, status, type sendUnaryData, type ServerUnaryCall, type UntypedHandleCall } from '@grpc/grpc-js';
+import * as http2 from 'node:http2';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,6 +110,81 @@ describe('UnaryClient (gRPC on its own HTTP/2 client)', () => {
     servers.splice(servers.indexOf(first), 1);
     await serve({ teardown: ok });
     await expect(c.call(methods.teardown, {}, { waitForReady: true, timeoutMs: 5000 })).resolves.toEqual({ success: false });
+  });
+});
+
+// The reply's message before its status: a gRPC server of node:http2 that sends the message and
+// holds the trailers until the test lets them go (grpc-js sends them some loop turns later).
+describe('UnaryClient early replies (onEarlyReply)', () => {
+  let dir: string;
+  let server: http2.Http2Server;
+  let streams: http2.ServerHttp2Stream[];
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'wsrun-early-'));
+    streams = [];
+    server = http2.createServer();
+    server.on('stream', (stream) => {
+      stream.on('error', () => undefined); // a cancel the test causes itself
+      streams.push(stream);
+      stream.resume();
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      const message = Buffer.from(methods.prepareForUserNs.responseSerialize({ rootShift: inWorkspace.RootShift.ROOT_SHIFT_IDMAPPED, markPath: '/run/mark', workspacePath: '/workspace' }));
+      const framed = Buffer.alloc(5 + message.length);
+      framed.writeUInt32BE(message.length, 1);
+      message.copy(framed, 5);
+      // in two DATA frames: the message is whole only with the second
+      stream.write(framed.subarray(0, 7));
+      setImmediate(() => stream.write(framed.subarray(7)));
+    });
+    await new Promise<void>((r) => server.listen(join(dir, 'grpc.sock'), r));
+  });
+  afterEach(async () => {
+    await new Promise((r) => server.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const endWith = (stream: http2.ServerHttp2Stream, trailers: http2.OutgoingHttpHeaders) => {
+    stream.once('wantTrailers', () => stream.sendTrailers(trailers));
+    stream.end();
+  };
+
+  it('hands the reply over before the status, and the call still ends by its status', async () => {
+    const c = new UnaryClient(join(dir, 'grpc.sock'));
+    try {
+      const early: unknown[] = [];
+      let settled = false;
+      const call = c.call(methods.prepareForUserNs, {}, { onEarlyReply: (reply) => early.push(reply) });
+      void call.then(() => (settled = true), () => (settled = true));
+      while (early.length === 0) await new Promise((r) => setImmediate(r));
+      expect(early).toEqual([{ rootShift: inWorkspace.RootShift.ROOT_SHIFT_IDMAPPED, markPath: '/run/mark', workspacePath: '/workspace' }]);
+      expect(settled).toBe(false); // the server holds the status
+      endWith(streams[0]!, { 'grpc-status': '0' });
+      await expect(call).resolves.toEqual(early[0]);
+      expect(early).toHaveLength(1);
+
+      // a status that fails after the message: the call fails all the same
+      const failing = c.call(methods.prepareForUserNs, {}, { onEarlyReply: (reply) => early.push(reply) });
+      while (early.length === 1) await new Promise((r) => setImmediate(r));
+      endWith(streams[1]!, { 'grpc-status': String(status.FAILED_PRECONDITION), 'grpc-message': 'already prepared' });
+      await expect(failing).rejects.toMatchObject({ code: status.FAILED_PRECONDITION, details: 'already prepared' });
+    } finally {
+      c.close();
+    }
+  });
+
+  it('cancels the call with the error its callback throws', async () => {
+    const c = new UnaryClient(join(dir, 'grpc.sock'));
+    try {
+      const call = c.call(methods.prepareForUserNs, {}, {
+        onEarlyReply: () => {
+          throw new Error('cannot use that root');
+        },
+      });
+      await expect(call).rejects.toThrow('cannot use that root');
+      await new Promise<void>((r) => (streams[0]!.closed ? r() : streams[0]!.once('close', () => r())));
+      expect(streams[0]!.rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
+    } finally {
+      c.close();
+    }
   });
 });
 

@@ -50,10 +50,14 @@ export class DaemonClient {
     return new DaemonClient(socket);
   }
 
-  /** Prepares the workspace's root; the first call, so it waits for the daemon up to timeoutMs. */
-  async prepareForUserNSWhenReady(timeoutMs: number): Promise<inWorkspace.PrepareForUserNSResponse> {
+  /**
+   * Prepares the workspace's root; the first call, so it waits for the daemon up to timeoutMs.
+   * `onEarlyAnswer` gets the answer when its message is in, before its status: for work that only
+   * prepares (the daemon sends the status a few loop turns later, after the calls queued behind).
+   */
+  async prepareForUserNSWhenReady(timeoutMs: number, onEarlyAnswer?: (answer: inWorkspace.PrepareForUserNSResponse) => void): Promise<inWorkspace.PrepareForUserNSResponse> {
     try {
-      return await this.call(methods.prepareForUserNs, {}, 'PrepareForUserNS', timeoutMs, true);
+      return await this.call(methods.prepareForUserNs, {}, 'PrepareForUserNS', timeoutMs, true, onEarlyAnswer);
     } catch (err) {
       if (err instanceof DaemonCallError && (err.grpcCode === 4 || err.grpcCode === 14)) {
         throw new WsError(WsErrorCode.Unavailable, `the daemon socket ${this.socket} did not answer within ${(timeoutMs / 1000).toFixed(1)} s: ${err.message}`);
@@ -89,9 +93,9 @@ export class DaemonClient {
     return this.call(methods.teardown, {}, 'Teardown');
   }
 
-  private async call<Req, Res>(method: MethodDefinition<Req, Res>, request: Req, name: string, timeoutMs = 30_000, waitForReady = false): Promise<Res> {
+  private async call<Req, Res>(method: MethodDefinition<Req, Res>, request: Req, name: string, timeoutMs = 30_000, waitForReady = false, onEarlyReply?: (reply: Res) => void): Promise<Res> {
     try {
-      return await this.client.call(method, request, { timeoutMs, waitForReady });
+      return await this.client.call(method, request, { timeoutMs, waitForReady, ...(onEarlyReply ? { onEarlyReply } : {}) });
     } catch (err) {
       const e = err as UnaryCallError;
       const errno = e.metadata?.get('wsrun-errno')[0]?.toString();

@@ -68,7 +68,15 @@ export class Ring0 {
       ring1.ready.catch(() => undefined);
       stopForwarding = forwardSignals(ring1.pidfd, (signal) => this.onSignal(signal));
       this.mark('ring1 spawned');
-      const preparing = daemon.prepareForUserNSWhenReady(this.config.connectTimeoutMs);
+      // ring1's program is made from the answer as soon as its message is in: the daemon sends
+      // the status after the maps (its calls queued behind), and the program is encoded meanwhile
+      const program = (answer: { markPath: string; workspacePath: string }) =>
+        ring1.setProgram(ring1Program(this.config, { markPath: answer.markPath, workspacePath: answer.workspacePath, env }));
+      let programmed = false;
+      const preparing = daemon.prepareForUserNSWhenReady(this.config.connectTimeoutMs, (answer) => {
+        program(answer);
+        programmed = true;
+      });
       preparing.catch(() => undefined); // awaited below
       const mapping = Promise.all(
         [false, true].map((gid) =>
@@ -84,9 +92,8 @@ export class Ring0 {
       const prepared = await preparing;
       this.daemonHoldsState = true;
       this.mark('prepared');
-      // encoded while the daemon still writes the maps (the paths came with PrepareForUserNS; the
-      // map requests are out already): at 'mapped' the release only sends it
-      ring1.setProgram(ring1Program(this.config, { markPath: prepared.markPath, workspacePath: prepared.workspacePath, env }));
+      // at 'mapped' the release only sends it
+      if (!programmed) program(prepared);
       await mapping;
       this.mark('mapped');
       ring1.release();

@@ -1,6 +1,6 @@
 import type { MethodDefinition } from '@grpc/grpc-js';
 import { CallMetadata, callError, GrpcStatus as status, type UnaryCallError } from './call-error';
-import { put32, u32 } from './h2/bytes';
+import { concat, put32, u32 } from './h2/bytes';
 import { useNodeTextEncoding } from './text-encoding';
 import { ErrorCode } from './h2/frames';
 import { H2Connection, H2StreamError, type H2Response } from './h2/h2-connection';
@@ -21,10 +21,16 @@ import type { H2Connector } from './h2/transport';
  * still be starting, its socket not there yet) instead of failing at once with UNAVAILABLE.
  */
 
-export interface UnaryCallOptions {
+export interface UnaryCallOptions<Res = unknown> {
   /** the call's deadline, sent as grpc-timeout too (default 30 s) */
   timeoutMs?: number;
   waitForReady?: boolean;
+  /**
+   * Called with the reply as soon as its message is in, before the call's status (the trailers,
+   * which a grpc-js server sends some loop turns later): for work that only prepares. The call
+   * still ends by its status and may yet fail. If it throws, the call is cancelled with that error.
+   */
+  onEarlyReply?: (reply: Res) => void;
 }
 
 const RETRY_FIRST_MS = 5;
@@ -48,11 +54,23 @@ export class UnaryClient {
     useNodeTextEncoding();
   }
 
-  async call<Req, Res>(method: MethodDefinition<Req, Res>, request: Req, opts: UnaryCallOptions = {}): Promise<Res> {
+  async call<Req, Res>(method: MethodDefinition<Req, Res>, request: Req, opts: UnaryCallOptions<Res> = {}): Promise<Res> {
     const timeoutMs = opts.timeoutMs ?? 30_000;
     const deadline = Date.now() + timeoutMs;
     const connection = await this.connected(deadline, opts.waitForReady ?? false, method.path);
-    const reply = await exchange(connection, method.path, method.requestSerialize(request), deadline);
+    const early = opts.onEarlyReply;
+    const onEarlyMessage =
+      early &&
+      ((message: Buffer) => {
+        let reply: Res;
+        try {
+          reply = method.responseDeserialize(message);
+        } catch {
+          return; // reported with the status, below
+        }
+        early(reply);
+      });
+    const reply = await exchange(connection, method.path, method.requestSerialize(request), deadline, onEarlyMessage);
     try {
       return method.responseDeserialize(reply);
     } catch (err) {
@@ -104,7 +122,7 @@ export class UnaryClient {
 }
 
 /** One request stream: sends the framed message, waits for the reply, reads the status. */
-async function exchange(connection: H2Connection, path: string, body: Buffer, deadline: number): Promise<Buffer> {
+async function exchange(connection: H2Connection, path: string, body: Buffer, deadline: number, onEarlyMessage?: (message: Buffer) => void): Promise<Buffer> {
   const left = Math.max(1, deadline - Date.now());
   const frame = Buffer.allocUnsafe(PREFIX + body.length);
   frame[0] = 0;
@@ -121,6 +139,7 @@ async function exchange(connection: H2Connection, path: string, body: Buffer, de
       ['grpc-timeout', `${Math.min(left, 99_999_999)}m`],
     ],
     frame,
+    onEarlyMessage && earlyMessageWatch(onEarlyMessage, (err) => stream.cancel(err)),
   );
   const timer = setTimeout(() => stream.cancel(callError(status.DEADLINE_EXCEEDED, `${path}: deadline exceeded`)), left);
   let response: H2Response;
@@ -132,6 +151,32 @@ async function exchange(connection: H2Connection, path: string, body: Buffer, de
     clearTimeout(timer);
   }
   return unaryReply(response, path);
+}
+
+/**
+ * Watches a response's data for its one length-prefixed message and hands it over once, whole,
+ * before the stream ends. A compressed or oversized reply is left to unaryReply, which reports
+ * it when the status is in.
+ */
+function earlyMessageWatch(onMessage: (message: Buffer) => void, cancel: (err: Error) => void): (received: readonly Buffer[]) => void {
+  let done = false;
+  return (received) => {
+    if (done) return;
+    const data = received.length === 1 ? received[0]! : concat(received);
+    if (data.length < PREFIX) return;
+    const length = u32(data, 1);
+    if (data[0] !== 0 || length > MAX_RESPONSE_MESSAGE) {
+      done = true;
+      return;
+    }
+    if (data.length < PREFIX + length) return;
+    done = true;
+    try {
+      onMessage(data.subarray(PREFIX, PREFIX + length));
+    } catch (err) {
+      cancel(err instanceof Error ? err : new Error(String(err)));
+    }
+  };
 }
 
 /** The reply's message, or the ServiceError its status says. */

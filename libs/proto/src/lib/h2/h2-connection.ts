@@ -69,6 +69,8 @@ interface StreamState {
   sendWindow: number;
   pending: Buffer;
   endAfterPending: boolean;
+  /** after each DATA frame that does not end the stream: everything received so far */
+  onData?: (received: readonly Buffer[]) => void;
   resolve: (r: H2Response) => void;
   reject: (e: Error) => void;
 }
@@ -122,9 +124,9 @@ export class H2Connection {
   /**
    * Opens a stream, sends the header block and the body (END_STREAM on its last frame). The
    * frames are written before this returns unless flow control or the peer's stream limit holds
-   * them back.
+   * them back. `onData` sees the response's data as it comes, before the stream ends.
    */
-  request(headers: HeaderList, body: Buffer): H2Stream {
+  request(headers: HeaderList, body: Buffer, onData?: (received: readonly Buffer[]) => void): H2Stream {
     if (!this.usable) {
       const err = this.ended ?? new H2StreamError('the connection is closing', 'refused');
       return { id: 0, response: Promise.reject(err), cancel: () => undefined };
@@ -133,7 +135,7 @@ export class H2Connection {
     this.nextStreamId += 2;
     let state!: StreamState;
     const response = new Promise<H2Response>((resolve, reject) => {
-      state = { id, chunks: [], received: 0, unacked: 0, sendWindow: 0, pending: body, endAfterPending: true, resolve, reject };
+      state = { id, chunks: [], received: 0, unacked: 0, sendWindow: 0, pending: body, endAfterPending: true, onData, resolve, reject };
     });
     const open = (): void => {
       if (this.ended || this.goingAway) {
@@ -356,6 +358,8 @@ export class H2Connection {
       }
     }
     if (updates.length > 0) this.socket.write(concat(updates));
+    // last: the callback may cancel the stream (or do a lot of work)
+    if (s?.onData && this.streams.get(streamId) === s) s.onData(s.chunks);
   }
 
   private onHeaderBlock(): void {
