@@ -12,7 +12,8 @@
       "src/core/caps.c",
       "src/core/wire.c",
       "src/core/spawn.c",
-      "src/core/fsat.c"
+      "src/core/fsat.c",
+      "src/core/nsjoin.c"
     ],
     "hardening_cflags": [
       "-Wall", "-Wextra", "-Werror", "-Wformat=2", "-Wshadow", "-Wno-unused-parameter",
@@ -31,7 +32,8 @@
         "src/binding/channel.cc",
         "src/binding/seccomp_listener.cc",
         "src/binding/fs_at.cc",
-        "src/binding/listener.cc"
+        "src/binding/listener.cc",
+        "src/binding/ns_join.cc"
       ],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags": ["<@(hardening_cflags)", "-O2"],

@@ -1,4 +1,4 @@
-import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cloneTree, closeFd, runInNamespaces, spawnStage } from '../src';
 import { spawnCapturing, tempDir } from './helpers';
@@ -47,6 +47,30 @@ describe('operations in another process\'s namespaces', () => {
       syscall: 'openat2',
       path: '/definitely/not/here',
     });
+    stage.abort();
+    await stage.exited;
+  });
+
+  it('joins from a thread of its own: every thread of this process stays in its namespaces, and a failure leaves no fd open', async () => {
+    const nsOfThreads = () => readdirSync('/proc/self/task').map((t) => readlinkSync(`/proc/self/task/${t}/ns/mnt`));
+    const ours = readlinkSync('/proc/self/ns/mnt');
+    const stage = spawnStage({ namespaces: ['mount'], steps: [{ op: 'wait', tag: 'never' }], end: { exit: 0 } });
+    await stage.waitFor('never');
+    const theirs = readlinkSync(`/proc/${stage.pid}/ns/mnt`);
+    expect(theirs).not.toBe(ours);
+    const fds = readdirSync('/proc/self/fd').length;
+    // the tree the first operation opened is closed when the second fails
+    await expect(
+      runInNamespaces({ pid: stage.pid, namespaces: ['mount'] }, [
+        { op: 'openTree', path: '/' },
+        { op: 'setattr', path: '/definitely/not/here', propagation: 'private' },
+      ]),
+    ).rejects.toMatchObject({ code: 'ENOENT', path: '/definitely/not/here', message: expect.stringContaining('operation 2 of 2, setattr') });
+    expect(readdirSync('/proc/self/fd').length).toBe(fds);
+    const { trees } = await runInNamespaces({ pid: stage.pid, namespaces: ['mount'] }, [{ op: 'openTree', path: '/' }]);
+    expect(trees).toHaveLength(1);
+    closeFd(trees[0]!);
+    expect(nsOfThreads().every((ns) => ns === ours)).toBe(true);
     stage.abort();
     await stage.exited;
   });

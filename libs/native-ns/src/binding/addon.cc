@@ -6,6 +6,7 @@
 #include "errors.h"
 #include "fs_at.h"
 #include "listener.h"
+#include "ns_join.h"
 #include "ops.h"
 #include "process_manager.h"
 #include "seccomp_listener.h"
@@ -18,6 +19,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   nsb::InitChannel(env, exports);
   nsb::InitSeccomp(env, exports);
   nsb::InitListener(env, exports);
+  nsb::InitNsJoin(env, exports);
   return exports;
 }
 

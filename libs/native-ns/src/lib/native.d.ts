@@ -40,6 +40,22 @@ export interface NativeListener {
   unref(): void;
 }
 
+/** One operation of runJoined. Twin: struct ns_join_op in src/core/nsjoin.h. */
+export interface NativeJoinOp {
+  kind: number;
+  path: string;
+  treeFd?: number;
+  create?: number;
+  propagation?: number;
+  attrSet?: number;
+  attrClr?: number;
+  recursive?: number;
+  flags?: number;
+  mode?: number;
+  fstype?: string;
+  options?: string;
+}
+
 export interface NativeBinding {
   Listener: new (path: string, seqpacket: boolean, onConnection: (fd: number, peer: { pid?: number; uid?: number; gid?: number }) => void) => NativeListener;
   connectUnix(path: string, seqpacket: boolean, nonblocking?: boolean): number;
@@ -66,6 +82,8 @@ export interface NativeBinding {
   setChildSubreaper(on: boolean): void;
   close(fd: number): void;
   openPath(path: string, flags: number): number;
+  /** per operation the tree an openTree made, else -1 (see src/core/nsjoin.h) */
+  runJoined(pidfd: number, nstypes: number, rootFd: number, ops: NativeJoinOp[]): Promise<number[]>;
   dup(fd: number): number;
 
   startProcessManager(onExit: (pid: number, code: number | null, signal: number) => void): void;

@@ -1,17 +1,21 @@
 import { constants as fsConstants } from 'node:fs';
 import { closeFd, openPath } from './fd-passing';
+import { native } from './loader';
+import type { NativeJoinOp } from './native';
 import { nativeError } from './native-ns.error';
 import { pidfdOpen, pidfdSendSignal } from './processes';
 import { spawnStage, withTimeout } from './stage';
-import type { MountAttr, Namespace, Propagation, StageStep } from './stage-program';
+import { attrMask, cloneFlags, type MountAttr, type Namespace, type Propagation, type StageStep } from './stage-program';
+import { PropagationCode, UmountFlag } from './wire-constants';
 
 /**
  * Running a closed list of mount operations inside another process's namespaces (and root).
- * Each call spawns a stage that joins the target's namespaces through a pidfd, optionally
- * enters its root, runs the operations and exits: Node itself never calls setns (its other
- * threads would stay behind). The list is closed on purpose: each operation is one a privileged
- * daemon needs to serve a workspace, with the target path always resolved inside the target's
- * root (RESOLVE_IN_ROOT).
+ * The mount, net, uts and ipc namespaces are joined by a thread of this process made for the
+ * call (src/core/nsjoin.c: it unshares its fs_struct, joins through a pidfd, works, exits);
+ * others (a user namespace) by a stage process that joins, works and exits. Node's own threads
+ * never call setns. The list is closed on purpose: each operation is one a privileged daemon
+ * needs to serve a workspace, with the target path always resolved inside the target's root
+ * (RESOLVE_IN_ROOT).
  */
 export type NsOperation =
   /** move a detached tree (an fd of this process) onto target */
@@ -38,6 +42,11 @@ export interface NsOpsResult {
 }
 
 const O_PATH = 0o10000000;
+/** what a thread may join (setns is per thread for these); see src/core/nsjoin.h */
+const JOINABLE: readonly Namespace[] = ['mount', 'net', 'uts', 'ipc'];
+
+/** Twin: enum ns_join_kind in src/core/nsjoin.h. */
+const JoinKind = { attachTree: 1, openTree: 2, umount: 3, mkdir: 4, setattr: 5, mountFs: 6 } as const;
 
 export async function runInNamespaces(target: NsTarget, operations: NsOperation[], opts: { timeoutMs?: number } = {}): Promise<NsOpsResult> {
   const pidfd = pidfdOpen(target.pid);
@@ -47,6 +56,9 @@ export async function runInNamespaces(target: NsTarget, operations: NsOperation[
       rootFd = openPath(`/proc/${target.pid}/root`, O_PATH | fsConstants.O_DIRECTORY);
       // the pid could have been recycled between pidfd_open and the open above: the pidfd says
       pidfdSendSignal(pidfd, 0);
+    }
+    if (target.namespaces.length > 0 && target.namespaces.every((ns) => JOINABLE.includes(ns))) {
+      return await runJoined(pidfd, target, rootFd, operations);
     }
     const steps: StageStep[] = [{ op: 'setns', fd: pidfd, namespaces: target.namespaces }];
     if (rootFd >= 0) steps.push({ op: 'enterRoot', fd: rootFd });
@@ -97,5 +109,41 @@ export async function runInNamespaces(target: NsTarget, operations: NsOperation[
   } finally {
     closeFd(pidfd);
     if (rootFd >= 0) closeFd(rootFd);
+  }
+}
+
+/** The operations on a thread that joins the target's namespaces (see the top of this file). */
+async function runJoined(pidfd: number, target: NsTarget, rootFd: number, operations: NsOperation[]): Promise<NsOpsResult> {
+  const ops = operations.map(joinOp);
+  let fds: number[];
+  try {
+    fds = await native().runJoined(pidfd, cloneFlags(target.namespaces), rootFd, ops);
+  } catch (err) {
+    const step = (err as { step?: number }).step;
+    if (step !== undefined && step >= 0 && err instanceof Error) {
+      err.message += ` (operation ${step + 1} of ${operations.length}, ${operations[step]!.op}, in the namespaces of pid ${target.pid})`;
+    }
+    throw err;
+  }
+  return { trees: fds.filter((fd, i) => operations[i]!.op === 'openTree' && fd >= 0) };
+}
+
+function joinOp(o: NsOperation): NativeJoinOp {
+  const propagation = (p?: Propagation) => (p ? PropagationCode[p] : 0);
+  switch (o.op) {
+    case 'attachTree':
+      return { kind: JoinKind.attachTree, path: o.target, treeFd: o.treeFd, create: o.create ? 1 : 0, propagation: propagation(o.propagation) };
+    case 'openTree':
+      return { kind: JoinKind.openTree, path: o.path, recursive: o.recursive ? 1 : 0 };
+    case 'umount':
+      return { kind: JoinKind.umount, path: o.path, flags: o.detach ? UmountFlag.detach : 0 };
+    case 'mkdir':
+      return { kind: JoinKind.mkdir, path: o.path, mode: o.mode ?? 0o755 };
+    case 'setattr':
+      return { kind: JoinKind.setattr, path: o.path, attrSet: attrMask(o.set as MountAttr[] | undefined), attrClr: attrMask(o.clear as MountAttr[] | undefined), propagation: propagation(o.propagation), recursive: o.recursive ? 1 : 0 };
+    case 'mountFs':
+      return { kind: JoinKind.mountFs, path: o.target, fstype: o.fstype, options: o.options ?? '', attrSet: attrMask(o.attr as MountAttr[] | undefined), create: o.create ? 1 : 0 };
+    default:
+      throw new TypeError(`unknown namespace operation ${(o as { op: string }).op}`);
   }
 }

@@ -157,7 +157,7 @@ export function signalNumber(signal: NodeJS.Signals | number | 0 | undefined, fa
   return n;
 }
 
-function attrMask(attrs: readonly MountAttr[] = []): number {
+export function attrMask(attrs: readonly MountAttr[] = []): number {
   let mask = 0;
   for (const a of attrs) {
     const bit = MountAttrBit[a];
