@@ -10,7 +10,12 @@ import { Ring0, type RuntimeState } from './ring0/ring0';
 
 /** Environment of the command inside: ring0's own, minus workspacekit's settings. */
 function commandEnv(): Record<string, string> {
-  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !e[0].startsWith('WORKSPACEKIT_')));
+  const env: Record<string, string> = {};
+  for (const name in process.env) {
+    const value = process.env[name];
+    if (value !== undefined && !name.startsWith('WORKSPACEKIT_')) env[name] = value;
+  }
+  return env;
 }
 
 function fail(err: unknown): never {

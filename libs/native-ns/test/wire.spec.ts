@@ -24,7 +24,7 @@ function expected(type: number, fields: (bigint | Buffer)[]): Buffer {
 
 describe('wire records', () => {
   it('lays out ints (negative, beyond 32 bits, bigint), strings (multi-byte) and bytes as wire.h says', () => {
-    const ints = [0, 1, -1, -2, 0x7fffffff, 0x80000000, 2 ** 32, 2 ** 41 - 1, -(2 ** 33) - 5, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
+    const ints = [0, 1, -1, -2, 0x7fffffff, 0x80000000, -(2 ** 31), -(2 ** 31) - 1, 2 ** 32, 2 ** 41 - 1, -(2 ** 33) - 5, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
     const record = encodeRecord(7, [...ints, BigInt(2) ** BigInt(63) - BigInt(1), -(BigInt(2) ** BigInt(63)), 'é/€/𝄞', '', Buffer.from([0, 255, 1])]);
     expect(record).toEqual(
       expected(7, [

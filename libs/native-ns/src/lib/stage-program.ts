@@ -242,7 +242,8 @@ export function encodeStage(options: NestedStageOptions): EncodedStage {
   }
 
   // steps
-  for (const [index, step] of steps.entries()) {
+  for (let index = 0; index < steps.length; index++) {
+    const step = steps[index]!;
     switch (step.op) {
       case 'openRoot':
         put(Op.OPEN_ROOT, [step.register, step.path]);
@@ -330,7 +331,9 @@ export function encodeStage(options: NestedStageOptions): EncodedStage {
   } else {
     if (end.exec.argv.length === 0) throw new TypeError('exec: argv is empty');
     put(Op.ARGV, end.exec.argv);
-    put(Op.ENV, Object.entries(end.exec.env ?? {}).map(([k, v]) => `${k}=${v}`));
+    const env: string[] = [];
+    for (const name in end.exec.env) env.push(`${name}=${end.exec.env[name]}`);
+    put(Op.ENV, env);
     if (end.exec.cwd) put(Op.CWD, [end.exec.cwd]);
     put(Op.EXEC);
   }

@@ -26,9 +26,10 @@ export function exitCodeOf(status: ExitStatus): number {
   return 128 + (status.signal ? osConstants.signals[status.signal] : 0);
 }
 
-const signalNames = new Map<number, NodeJS.Signals>(
-  Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
-);
+/** the signal's name by number; made at the first stage killed by a signal, not at start-up */
+let signalNames: Map<number, NodeJS.Signals> | undefined;
+const signalName = (n: number): NodeJS.Signals | undefined =>
+  (signalNames ??= new Map(Object.entries(osConstants.signals).map(([name, number]) => [number, name as NodeJS.Signals]))).get(n);
 
 // ---- exit tracking: one handler for the whole process --------------------------------------
 
@@ -39,7 +40,7 @@ function onStageExit(pid: number, code: number | null, signal: number): void {
   if (!resolve) return; // a stage of an earlier module instance (test runners reload modules)
   exitWaiters.delete(pid);
   if (exitWaiters.size === 0) native().setExitWatchRef(false);
-  resolve({ code, signal: code === null ? (signalNames.get(signal) ?? null) : null });
+  resolve({ code, signal: code === null ? (signalName(signal) ?? null) : null });
 }
 
 let helperFd = -1;

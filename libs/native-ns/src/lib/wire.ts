@@ -30,7 +30,8 @@ export class WireWriter {
     this.reserve(start, 8);
     this.view.setUint32(start, type, true);
     let at = start + 8;
-    for (const f of fields) {
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
       if (typeof f === 'string') {
         // utf8 takes at most 3 bytes per UTF-16 unit; the length is filled in once written
         this.reserve(at, 8 + 3 * f.length);
@@ -42,10 +43,16 @@ export class WireWriter {
         this.reserve(at, 16);
         this.view.setUint32(at, KIND_INT, true);
         this.view.setUint32(at + 4, 8, true);
-        // int64 little endian without a BigInt (fds, flags, ids, masks are safe integers)
-        const hi = Math.floor(f / TWO_32);
-        this.view.setUint32(at + 8, f - hi * TWO_32, true);
-        this.view.setInt32(at + 12, hi, true);
+        // int64 little endian without a BigInt (fds, flags, ids, masks are safe integers); an
+        // int32 (most are) without a division, whose double result is an allocation cold
+        if (f >= -0x80000000 && f <= 0x7fffffff) {
+          this.view.setInt32(at + 8, f, true);
+          this.view.setInt32(at + 12, f < 0 ? -1 : 0, true);
+        } else {
+          const hi = Math.floor(f / TWO_32);
+          this.view.setUint32(at + 8, f - hi * TWO_32, true);
+          this.view.setInt32(at + 12, hi, true);
+        }
         at += 16;
       } else if (typeof f === 'number' || typeof f === 'bigint') {
         const v = BigInt(f); // throws for a non-integer

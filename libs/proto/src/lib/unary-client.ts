@@ -196,7 +196,7 @@ function unaryReply(response: H2Response, path: string): Buffer {
 
 function toRecord(list: HeaderList): Record<string, string[]> {
   const record: Record<string, string[]> = {};
-  for (const [name, value] of list) (record[name] ??= []).push(value);
+  for (let i = 0; i < list.length; i++) (record[list[i]![0]] ??= []).push(list[i]![1]);
   return record;
 }
 

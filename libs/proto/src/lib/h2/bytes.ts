@@ -44,9 +44,16 @@ export function concat(parts: readonly Uint8Array[]): Buffer {
   return out;
 }
 
-/** Octets as a string, one character per octet (HTTP/2 header fields are octets). */
+/** String.fromCharCode takes its octets as arguments: at most this many per call */
+const LATIN1_CHUNK = 4096;
+
+/**
+ * Octets as a string, one character per octet (HTTP/2 header fields are octets). One string per
+ * chunk, not one per character: this runs cold, where `s +=` makes a string object per octet.
+ */
 export function latin1(b: Uint8Array): string {
+  if (b.length <= LATIN1_CHUNK) return String.fromCharCode.apply(null, b as unknown as number[]);
   let s = '';
-  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]!);
+  for (let i = 0; i < b.length; i += LATIN1_CHUNK) s += String.fromCharCode.apply(null, b.subarray(i, i + LATIN1_CHUNK) as unknown as number[]);
   return s;
 }

@@ -98,10 +98,18 @@ export class HpackDecoder {
     const headers: HeaderList = [];
     let pos = 0;
     let fieldSeen = false;
+    // RFC 7541 §5.1: an integer in an N-bit prefix, continued in 7-bit groups
     const int = (prefixBits: number): number => {
-      const [value, next] = readInteger(block, pos, prefixBits);
-      pos = next;
-      return value;
+      const max = (1 << prefixBits) - 1;
+      let value = block[pos++]! & max;
+      if (value < max) return value;
+      for (let shift = 0; ; shift += 7) {
+        if (pos >= block.length) throw new HpackError('a header block ends inside an integer');
+        if (shift > 28) throw new HpackError('a header integer is too large');
+        const b = block[pos++]!;
+        value += (b & 0x7f) * 2 ** shift;
+        if ((b & 0x80) === 0) return value;
+      }
     };
     const str = (): string => {
       if (pos >= block.length) throw new HpackError('a header block ends inside a string');
@@ -172,34 +180,21 @@ export class HpackDecoder {
   }
 }
 
-/** RFC 7541 §5.1: an integer in an N-bit prefix, continued in 7-bit groups. Returns [value, next]. */
-function readInteger(buf: Buffer, start: number, prefixBits: number): [number, number] {
-  const max = (1 << prefixBits) - 1;
-  let pos = start;
-  let value = buf[pos++]! & max;
-  if (value < max) return [value, pos];
-  for (let shift = 0; ; shift += 7) {
-    if (pos >= buf.length) throw new HpackError('a header block ends inside an integer');
-    if (shift > 28) throw new HpackError('a header integer is too large');
-    const b = buf[pos++]!;
-    value += (b & 0x7f) * 2 ** shift;
-    if ((b & 0x80) === 0) return [value, pos];
-  }
-}
-
-function writeInteger(out: number[], value: number, prefixBits: number, firstByteFlags: number): void {
+/** Writes an integer (§5.1) at `at`; returns where the next octet goes. */
+function writeInteger(out: Uint8Array, at: number, value: number, prefixBits: number, firstByteFlags: number): number {
   const max = (1 << prefixBits) - 1;
   if (value < max) {
-    out.push(firstByteFlags | value);
-    return;
+    out[at++] = firstByteFlags | value;
+    return at;
   }
-  out.push(firstByteFlags | max);
+  out[at++] = firstByteFlags | max;
   let rest = value - max;
   while (rest >= 0x80) {
-    out.push((rest & 0x7f) | 0x80);
+    out[at++] = (rest & 0x7f) | 0x80;
     rest = Math.floor(rest / 128);
   }
-  out.push(rest);
+  out[at++] = rest;
+  return at;
 }
 
 const STATIC_NAME_INDEX = new Map<string, number>();
@@ -209,23 +204,29 @@ STATIC_TABLE.forEach(([name], i) => {
 
 /**
  * A header block of literal fields "without indexing" (RFC 7541 §6.2.2): the name by its static
- * index when it has one, strings raw. Nothing enters the server's dynamic table.
+ * index when it has one, strings raw (latin1: the low octet of each UTF-16 unit, like Buffer's
+ * 'latin1'). Nothing enters the server's dynamic table. Indexed loops and one buffer: it runs
+ * cold, in the interpreter, where an iterator or a Buffer per string allocates for each octet.
  */
 export function encodeHeaders(headers: HeaderList): Buffer {
-  const out: number[] = [];
+  // per string at most 6 octets of length prefix; per field one octet of name index or 0
+  let bound = 0;
+  for (let i = 0; i < headers.length; i++) bound += headers[i]![0].length + headers[i]![1].length + 16;
+  const out = Buffer.allocUnsafe(bound);
+  let at = 0;
   const str = (s: string): void => {
-    const bytes = Buffer.from(s, 'latin1');
-    writeInteger(out, bytes.length, 7, 0);
-    for (const b of bytes) out.push(b);
+    at = writeInteger(out, at, s.length, 7, 0);
+    for (let i = 0; i < s.length; i++) out[at++] = s.charCodeAt(i) & 0xff;
   };
-  for (const [name, value] of headers) {
+  for (let i = 0; i < headers.length; i++) {
+    const name = headers[i]![0];
     const index = STATIC_NAME_INDEX.get(name);
-    if (index !== undefined) writeInteger(out, index, 4, 0);
+    if (index !== undefined) at = writeInteger(out, at, index, 4, 0);
     else {
-      out.push(0);
+      out[at++] = 0;
       str(name);
     }
-    str(value);
+    str(headers[i]![1]);
   }
-  return Buffer.from(out);
+  return out.subarray(0, at);
 }

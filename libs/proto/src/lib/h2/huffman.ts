@@ -1,3 +1,4 @@
+import { latin1 } from './bytes';
 import { HpackError } from './hpack-error';
 
 /**
@@ -39,7 +40,9 @@ for (let length = 0, code = 0, index = 0; length <= MAX_LENGTH; length++) {
 
 /** Decodes a Huffman-coded HPACK string; malformed input (EOS, bad padding) is an HpackError. */
 export function huffmanDecode(data: Buffer): string {
-  let out = '';
+  // the shortest code has 5 bits; the octets become one string at the end (see latin1)
+  const out = new Uint8Array(Math.ceil((data.length * 8) / 5));
+  let n = 0;
   let code = 0;
   let length = 0;
   for (let i = 0; i < data.length; i++) {
@@ -49,7 +52,7 @@ export function huffmanDecode(data: Buffer): string {
       length++;
       const offset = code - FIRST_CODE[length]!;
       if (offset < CODES_PER_LENGTH[length]!) {
-        out += OCTETS_IN_CODE_ORDER[FIRST_INDEX[length]! + offset];
+        out[n++] = OCTETS_IN_CODE_ORDER.charCodeAt(FIRST_INDEX[length]! + offset);
         code = 0;
         length = 0;
       } else if (length === MAX_LENGTH) {
@@ -59,5 +62,5 @@ export function huffmanDecode(data: Buffer): string {
   }
   // RFC 7541 §5.2: padding is fewer than 8 bits, all ones (the start of EOS)
   if (length > 7 || code !== 2 ** length - 1) throw new HpackError('a Huffman string has invalid padding');
-  return out;
+  return latin1(out.subarray(0, n));
 }

@@ -1,4 +1,4 @@
-import * as net from 'node:net';
+import type * as net from 'node:net';
 
 /**
  * The byte stream under an HTTP/2 connection. write() takes everything it is given (queueing
@@ -18,10 +18,14 @@ export interface H2Transport {
 /** Opens a connected transport to a unix socket path; rejects (or throws) when it cannot connect. */
 export type H2Connector = (path: string) => H2Transport | Promise<H2Transport>;
 
-/** node:net's unix socket as the transport: the default for every client. */
+/**
+ * node:net's unix socket as the transport: the default for every client. node:net is loaded at
+ * the first connect, not with this module: ring0 brings its own transport, and loading it is
+ * young-heap garbage and time on every workspace's start.
+ */
 export const netConnector: H2Connector = (path) =>
   new Promise((resolve, reject) => {
-    const socket = net.connect(path);
+    const socket = (require('node:net') as typeof net).connect(path);
     socket.once('error', reject);
     socket.once('connect', () => {
       socket.off('error', reject);
