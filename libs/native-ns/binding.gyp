@@ -50,7 +50,9 @@
       "type": "executable",
       "sources": ["<@(core_sources)", "src/stage/stage_main.c"],
       "cflags": ["<@(hardening_cflags)", "-O2", "-fPIE"],
-      "ldflags": ["-pie", "-Wl,-z,relro,-z,now"]
+      # static: every stage execs it (ring1 at each workspace start); no dynamic loading and
+      # relocation of libc makes its exec ~0.1 ms cheaper (tools/bench/native-ns-spawn.mjs)
+      "ldflags": ["-static-pie", "-Wl,-z,relro,-z,now"]
     }
   ]
 }
