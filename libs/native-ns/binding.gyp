@@ -13,7 +13,8 @@
       "src/core/wire.c",
       "src/core/spawn.c",
       "src/core/fsat.c",
-      "src/core/nsjoin.c"
+      "src/core/nsjoin.c",
+      "src/core/masks.c"
     ],
     "hardening_cflags": [
       "-Wall", "-Wextra", "-Werror", "-Wformat=2", "-Wshadow", "-Wno-unused-parameter",

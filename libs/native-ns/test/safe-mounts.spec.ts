@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { attachTree, closeFd, createFs, mount, openInRoot, openRoot, umount } from '../src';
+import { applyMasks, attachTree, cloneTree, closeFd, createFs, mount, openInRoot, openRoot, umount } from '../src';
 import { tempDir } from './helpers';
 
 /** true when `path` is a mount point in this process's mount namespace */
@@ -120,5 +120,48 @@ describe('safe mounts inside a root', () => {
     expect(() => mount({ kind: 'fs', source: 'tmpfs', target: 'file', targetRootFd: rootFd })).toThrow(
       expect.objectContaining({ code: 'ENOTDIR', syscall: 'move_mount' }),
     );
+  });
+});
+
+describe('masks on a detached tree (applyMasks)', () => {
+  const tmp = tempDir('masks');
+  afterAll(tmp.cleanup);
+
+  it('covers files with /dev/null, folders with an empty read-only tmpfs or a read-only bind, skips what is missing, and never follows a symlink', () => {
+    // a tree like a fresh proc: built in a scratch folder, then taken as a detached tree
+    const scratch = join(tmp.path, 'scratch');
+    mkdirSync(scratch);
+    mount({ kind: 'fs', source: 'tmpfs', target: scratch, options: 'size=1m' });
+    writeFileSync(join(scratch, 'kcore'), 'memory of the node\n');
+    mkdirSync(join(scratch, 'acpi'));
+    writeFileSync(join(scratch, 'acpi', 'wakeup'), 'hardware\n');
+    mkdirSync(join(scratch, 'sys'));
+    writeFileSync(join(scratch, 'sys', 'tunable'), '1\n');
+    symlinkSync('/etc', join(scratch, 'link'));
+    const tree = cloneTree(scratch, { recursive: true });
+    umount(scratch, { detach: true });
+    const target = join(tmp.path, 'seen');
+    mkdirSync(target);
+    try {
+      expect(applyMasks(tree, [
+        { path: 'kcore', how: 'file' },
+        { path: 'acpi', how: 'dir' },
+        { path: 'sys', how: 'readonly' },
+        { path: 'timer_stats', how: 'file' },
+      ])).toEqual(['kcore', 'acpi', 'sys']);
+      // a symlink is refused (ELOOP), not followed to the node's /etc
+      expect(() => applyMasks(tree, [{ path: 'link', how: 'dir' }])).toThrow(expect.objectContaining({ code: 'ELOOP', path: 'link' }));
+      attachTree(tree, target);
+      expect(readFileSync(join(target, 'kcore'), 'utf8')).toBe('');
+      expect(existsSync(join(target, 'acpi', 'wakeup'))).toBe(false);
+      expect(() => writeFileSync(join(target, 'acpi', 'x'), '')).toThrow(expect.objectContaining({ code: 'EROFS' }));
+      expect(readFileSync(join(target, 'sys', 'tunable'), 'utf8')).toBe('1\n');
+      expect(() => writeFileSync(join(target, 'sys', 'tunable'), '2\n')).toThrow(expect.objectContaining({ code: 'EROFS' }));
+      expect(readdirSync('/etc').length).toBeGreaterThan(0);
+      expect(isMountPoint('/etc')).toBe(false);
+    } finally {
+      closeFd(tree);
+      while (isMountPoint(target)) umount(target, { detach: true });
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { attachTree, cloneTree, closeFd, createFs, openInRoot, openPath, runInNamespaces, setMountAttr } from '@wsrun/native-ns';
+import { applyMasks, closeFd, createFs, openPath, runInNamespaces, setMountAttr, type MaskKind } from '@wsrun/native-ns';
 import { mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 interface Mask {
   path: string;
   /** file: /dev/null over it; dir: an empty read-only tmpfs over it; readonly: a read-only bind of itself */
-  how: 'file' | 'dir' | 'readonly';
+  how: MaskKind;
   why: string;
 }
 
@@ -39,37 +39,6 @@ export const SYSFS_MASKS: readonly Mask[] = [
   { path: 'kernel/security', how: 'dir', why: 'LSM policy of the node' },
   { path: 'kernel/debug', how: 'dir', why: 'debugfs of the node' },
 ];
-
-/** Applies masks on a detached tree (paths that do not exist on this kernel are skipped). */
-function applyMasks(tree: number, masks: readonly Mask[]): string[] {
-  const applied: string[] = [];
-  for (const mask of masks) {
-    let probe: number;
-    try {
-      probe = openInRoot(tree, mask.path, { resolve: 'beneathNoSymlinks' });
-    } catch (err) {
-      if ((err as { code: string }).code === 'ENOENT') continue;
-      throw err;
-    }
-    closeFd(probe);
-    let cover: number;
-    if (mask.how === 'file') {
-      cover = cloneTree('/dev/null');
-    } else if (mask.how === 'dir') {
-      cover = createFs('tmpfs', { options: 'size=4k,nr_inodes=4,mode=555', attr: ['rdonly', 'nosuid', 'nodev', 'noexec'] });
-    } else {
-      cover = cloneTree(mask.path, { rootFd: tree, recursive: true });
-      setMountAttr(cover, { set: ['rdonly'], recursive: true });
-    }
-    try {
-      attachTree(cover, mask.path, { rootFd: tree });
-      applied.push(mask.path);
-    } finally {
-      closeFd(cover);
-    }
-  }
-  return applied;
-}
 
 /** A masked proc of the pid namespace of host pid `pid`. Returns the detached tree's fd. */
 export function createMaskedProc(pid: number): number {

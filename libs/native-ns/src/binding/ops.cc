@@ -18,6 +18,7 @@
 extern "C" {
 #include "../core/fdpass.h"
 #include "../core/idmap.h"
+#include "../core/masks.h"
 #include "../core/mounts.h"
 #include "../core/safe_path.h"
 #include "../core/sys.h"
@@ -136,6 +137,35 @@ Napi::Value AttachTree(const Napi::CallbackInfo &info) {
     throw MakeError(info.Env(), err.e);
   }
   return info.Env().Undefined();
+}
+
+// applyMasks(treeFd, paths, kinds) -> number[]: per mask 1 when applied, 0 when its path does
+// not exist (src/core/masks.h)
+Napi::Value ApplyMasks(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int tree = ArgInt(info, 0, "treeFd");
+  if (!info[1].IsArray() || !info[2].IsArray()) throw Napi::TypeError::New(env, "paths and kinds must be arrays");
+  auto paths = info[1].As<Napi::Array>();
+  auto kinds = info[2].As<Napi::Array>();
+  uint32_t n = paths.Length();
+  if (kinds.Length() != n) throw Napi::TypeError::New(env, "paths and kinds disagree in length");
+  std::vector<std::string> owned(n);
+  std::vector<const char *> ptrs(n);
+  std::vector<int> kind(n), applied(n);
+  for (uint32_t i = 0; i < n; i++) {
+    Napi::Value p = paths[i];
+    Napi::Value k = kinds[i];
+    if (!p.IsString() || !k.IsNumber()) throw Napi::TypeError::New(env, "a mask is a path and a kind number");
+    owned[i] = p.As<Napi::String>().Utf8Value();
+    if (owned[i].find('\0') != std::string::npos) throw Napi::TypeError::New(env, "a mask path contains a NUL byte");
+    ptrs[i] = owned[i].c_str();
+    kind[i] = k.As<Napi::Number>().Int32Value();
+  }
+  Err err;
+  if (ns_apply_masks(tree, ptrs.data(), kind.data(), static_cast<int>(n), applied.data(), &err.e) < 0) throw MakeError(env, err.e);
+  Napi::Array out = Napi::Array::New(env, n);
+  for (uint32_t i = 0; i < n; i++) out.Set(i, Napi::Number::New(env, applied[i]));
+  return out;
 }
 
 Napi::Value UmountInRoot(const Napi::CallbackInfo &info) {
@@ -293,6 +323,7 @@ void InitOps(Napi::Env env, Napi::Object exports) {
   exports.Set("newFs", Napi::Function::New(env, NewFs));
   exports.Set("setAttr", Napi::Function::New(env, SetAttr));
   exports.Set("attachTree", Napi::Function::New(env, AttachTree));
+  exports.Set("applyMasks", Napi::Function::New(env, ApplyMasks));
   exports.Set("umountInRoot", Napi::Function::New(env, UmountInRoot));
   exports.Set("writeIdMap", Napi::Function::New(env, WriteIdMap));
   exports.Set("writeSetgroups", Napi::Function::New(env, WriteSetgroups));

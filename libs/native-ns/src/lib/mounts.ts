@@ -125,6 +125,25 @@ export function attachTree(treeFd: number, target: string, opts: { rootFd?: numb
   }
 }
 
+/** How a mask covers its path. Twin: enum ns_mask_kind in src/core/masks.h. */
+export type MaskKind = 'file' | 'dir' | 'readonly';
+const MASK_KIND: Record<MaskKind, number> = { file: 1, dir: 2, readonly: 3 };
+
+/**
+ * Covers paths of a detached tree (a fresh proc or sysfs), in one call: `file` gets /dev/null
+ * over it, `dir` an empty read-only tmpfs, `readonly` a read-only bind of itself. Each path is
+ * resolved beneath the tree without symlinks; one that does not exist is skipped. Returns the
+ * paths covered; throws for the first that fails (the ones before it stay covered).
+ */
+export function applyMasks(treeFd: number, masks: readonly { path: string; how: MaskKind }[]): string[] {
+  const applied = native().applyMasks(
+    treeFd,
+    masks.map((m) => m.path),
+    masks.map((m) => MASK_KIND[m.how]),
+  );
+  return masks.filter((_, i) => applied[i] === 1).map((m) => m.path);
+}
+
 /** Unmounts the mount at `path` inside rootFd (default "/"). */
 export function umount(path: string, opts: { rootFd?: number; detach?: boolean } = {}): void {
   const rootFd = opts.rootFd ?? native().openRoot('/');

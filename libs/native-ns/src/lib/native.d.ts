@@ -70,6 +70,7 @@ export interface NativeBinding {
   newFs(fstype: string, options: string, fdParams: Record<string, number>, attr: number): number;
   setAttr(fd: number, attr: { set?: number; clear?: number; propagation?: number; usernsFd?: number; recursive?: boolean }): void;
   attachTree(treeFd: number, rootFd: number, target: string, createTarget: boolean): void;
+  applyMasks(treeFd: number, paths: string[], kinds: number[]): number[];
   umountInRoot(rootFd: number, path: string, flags: number): void;
   writeIdMap(pid: number, file: 'uid_map' | 'gid_map', content: string): void;
   writeSetgroups(pid: number, value: 'allow' | 'deny'): void;
