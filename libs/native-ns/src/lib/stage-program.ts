@@ -2,7 +2,7 @@ import { constants as osConstants } from 'node:os';
 import { capabilityMask, type CapabilitySets } from './capabilities';
 import { native } from './loader';
 import { WireWriter, type WireField } from './wire';
-import { CloneFlag, MountAttrBit, MountKind, Op, PropagationCode, SECCOMP_ACT_NOTIFY, UmountFlag, WIRE_MAX_MESSAGE, WIRE_NONE } from './wire-constants';
+import { CloneFlag, MountAttrBit, MountKind, Msg, Op, PropagationCode, SECCOMP_ACT_NOTIFY, UmountFlag, WIRE_MAX_MESSAGE, WIRE_NONE } from './wire-constants';
 
 /**
  * A stage program: what a stage process (the wsrun-stage helper) does, in order, before it
@@ -128,6 +128,7 @@ export interface StageOptions extends NestedStageOptions {
 
 export interface EncodedStage {
   options: NestedStageOptions;
+  /** the whole PROGRAM message, header included */
   program: Buffer;
   /** fds of the Node process that travel with the program (SCM_RIGHTS) */
   fds: number[];
@@ -214,7 +215,7 @@ export function encodeStage(options: NestedStageOptions): EncodedStage {
     fds.push(fd);
     return fds.length - 1;
   };
-  const writer = new WireWriter(4096);
+  const writer = new WireWriter(4096, Msg.PROGRAM);
   const put = (op: number, fields: WireField[] = []) => writer.record(op, fields);
   const closeAfterSend: number[] = [];
   const nested = new Map<number, { encoded: EncodedStage; parentEnd: number }>();
@@ -338,8 +339,8 @@ export function encodeStage(options: NestedStageOptions): EncodedStage {
     put(Op.EXEC);
   }
   const program = writer.take();
-  if (program.length + 8 > WIRE_MAX_MESSAGE) {
-    throw new TypeError(`stage program of ${program.length} bytes exceeds ${WIRE_MAX_MESSAGE} (argv or env too large)`);
+  if (program.length > WIRE_MAX_MESSAGE) {
+    throw new TypeError(`stage program of ${program.length - 8} bytes exceeds ${WIRE_MAX_MESSAGE - 8} (argv or env too large)`);
   }
   if (fds.length > 64) throw new TypeError(`stage program passes ${fds.length} fds; at most 64`);
   return { options, program, fds, closeAfterSend, nested, steps };

@@ -391,7 +391,7 @@ export class Stage extends StageChannel {
 
   private adopt(encoded: EncodedStage): void {
     this.steps = encoded.steps;
-    this.pending = { program: withPayload(Msg.PROGRAM, encoded.program), fds: encoded.fds, closeAfterSend: encoded.closeAfterSend };
+    this.pending = { program: encoded.program, fds: encoded.fds, closeAfterSend: encoded.closeAfterSend };
     this.nested = startNested(encoded, this);
   }
 
@@ -411,18 +411,11 @@ export class Stage extends StageChannel {
   }
 }
 
-function withPayload(type: number, payload: Buffer): Buffer {
-  const header = Buffer.alloc(8);
-  header.writeUInt32LE(type, 0);
-  header.writeUInt32LE(payload.length, 4);
-  return Buffer.concat([header, payload]);
-}
-
 /** Sends each nested stage its program over its own channel and wraps that channel. */
 function startNested(encoded: EncodedStage, parent: StageChannel): NestedStage | undefined {
   for (const { encoded: child, parentEnd } of encoded.nested.values()) {
     const stage = new NestedStage(parentEnd, child.options.name ?? 'wsrun-stage', child.steps, parent);
-    stage.send(withPayload(Msg.PROGRAM, child.program), child.fds);
+    stage.send(child.program, child.fds);
     for (const fd of child.closeAfterSend) native().close(fd);
     stage.nested = startNested(child, stage);
     return stage;

@@ -20,9 +20,17 @@ export class WireWriter {
   private view: DataView;
   private at = 0;
 
-  constructor(initialBytes = 256) {
+  /**
+   * `messageType`: the records written are the payload of one message of that type (a stage's
+   * PROGRAM): its header is reserved here and filled in by take(), no copy to frame it.
+   */
+  constructor(
+    initialBytes = 256,
+    private readonly messageType?: number,
+  ) {
     this.buf = Buffer.allocUnsafe(initialBytes);
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
+    if (messageType !== undefined) this.at = 8;
   }
 
   record(type: number, fields: readonly WireField[] = []): void {
@@ -77,8 +85,12 @@ export class WireWriter {
     return this.at;
   }
 
-  /** What was written (every byte of it set); the writer is done with. */
+  /** What was written (every byte of it set; with its message header if one was asked for); the writer is done with. */
   take(): Buffer {
+    if (this.messageType !== undefined) {
+      this.view.setUint32(0, this.messageType, true);
+      this.view.setUint32(4, this.at - 8, true);
+    }
     return this.buf.subarray(0, this.at);
   }
 
