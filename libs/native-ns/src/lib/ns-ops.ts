@@ -48,6 +48,12 @@ const JOINABLE: readonly Namespace[] = ['mount', 'net', 'uts', 'ipc'];
 /** Twin: enum ns_join_kind in src/core/nsjoin.h. */
 const JoinKind = { attachTree: 1, openTree: 2, umount: 3, mkdir: 4, setattr: 5, mountFs: 6 } as const;
 
+/**
+ * Runs the operations in order in the target's namespaces; the first failure rejects (with the
+ * operation's number) and the trees opened before it are closed. `timeoutMs` bounds a stage
+ * (which is killed then); a joining thread runs on libuv's pool and cannot be stopped, which is
+ * why only these quick mount syscalls run there.
+ */
 export async function runInNamespaces(target: NsTarget, operations: NsOperation[], opts: { timeoutMs?: number } = {}): Promise<NsOpsResult> {
   const pidfd = pidfdOpen(target.pid);
   let rootFd = -1;
