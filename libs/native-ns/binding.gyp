@@ -12,9 +12,7 @@
       "src/core/caps.c",
       "src/core/wire.c",
       "src/core/spawn.c",
-      "src/core/fsat.c",
-      "src/core/nsjoin.c",
-      "src/core/masks.c"
+      "src/core/fsat.c"
     ],
     "hardening_cflags": [
       "-Wall", "-Wextra", "-Werror", "-Wformat=2", "-Wshadow", "-Wno-unused-parameter",
@@ -34,7 +32,9 @@
         "src/binding/seccomp_listener.cc",
         "src/binding/fs_at.cc",
         "src/binding/listener.cc",
-        "src/binding/ns_join.cc"
+        "src/binding/ns_join.cc",
+        "src/core/nsjoin.c",
+        "src/core/masks.c"
       ],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags": ["<@(hardening_cflags)", "-O2"],

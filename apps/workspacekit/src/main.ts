@@ -36,7 +36,7 @@ const ring0: CommandSpec = {
     { name: 'supervisor', value: '<path>', description: 'command run inside when none is given', env: 'WORKSPACEKIT_SUPERVISOR' },
   ],
   helpAfter:
-    'Exit status, as docker run: the command\'s (128+n when it died of signal n); 127 when it does\nnot exist, 126 when it cannot be run, 125 when a ring failed to set up; 69 when the daemon did\nnot answer; 1 for any other failure.',
+    'Exit status, as docker run: the command\'s (128+n when it died of signal n); 127 when it does\nnot exist, 126 when it cannot be run, 125 when a ring failed to set up; 69 when the daemon did\nnot answer; 2 for a bad command line or setting; 1 for any other failure.',
   async run(command, opts) {
     const config = KitConfig.from({
       daemonSocket: opts['daemon-socket'],

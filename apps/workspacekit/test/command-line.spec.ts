@@ -62,6 +62,7 @@ describe('command line', () => {
     expect(usageError(['start'], { KIT_MODE: 'quick' }).message).toBe("KIT_MODE (for --mode) 'quick' is invalid. Allowed choices are fast, safe.");
     expect(usageError(['other']).message).toBe("missing required argument 'argv'");
     expect(usageError(['stop']).message).toBe("unknown command 'stop' (commands: start, other)");
+    expect(usageError(['help', 'stop']).message).toBe("unknown command 'stop' (commands: start, other)");
     expect(usageError([]).message).toBe('no command given');
     expect(usageError(['--verbose']).message).toBe("unknown option '--verbose'");
   });

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyMasks, attachTree, cloneTree, closeFd, createFs, mount, openInRoot, openRoot, umount } from '../src';
 import { tempDir } from './helpers';
@@ -157,8 +157,6 @@ describe('masks on a detached tree (applyMasks)', () => {
       expect(() => writeFileSync(join(target, 'acpi', 'x'), '')).toThrow(expect.objectContaining({ code: 'EROFS' }));
       expect(readFileSync(join(target, 'sys', 'tunable'), 'utf8')).toBe('1\n');
       expect(() => writeFileSync(join(target, 'sys', 'tunable'), '2\n')).toThrow(expect.objectContaining({ code: 'EROFS' }));
-      expect(readdirSync('/etc').length).toBeGreaterThan(0);
-      expect(isMountPoint('/etc')).toBe(false);
     } finally {
       closeFd(tree);
       while (isMountPoint(target)) umount(target, { detach: true });

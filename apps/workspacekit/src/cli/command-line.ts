@@ -62,13 +62,19 @@ export function parseCommandLine(program: ProgramSpec, argv: readonly string[], 
   if (first === undefined) throw new UsageError('no command given', programHelp(program));
   if (HELP_FLAGS.has(first)) return { kind: 'help', text: programHelp(program) };
   if (first === 'help') {
-    const command = rest[0] === undefined ? undefined : findCommand(program, rest[0]);
-    return { kind: 'help', text: command ? commandHelp(program, command) : programHelp(program) };
+    if (rest[0] === undefined) return { kind: 'help', text: programHelp(program) };
+    const command = findCommand(program, rest[0]);
+    if (!command) throw unknownCommand(program, rest[0]);
+    return { kind: 'help', text: commandHelp(program, command) };
   }
   if (first.startsWith('-')) throw new UsageError(`unknown option '${first}'`, programHelp(program));
   const command = findCommand(program, first);
-  if (!command) throw new UsageError(`unknown command '${first}' (commands: ${program.commands.map((c) => c.name).join(', ')})`, programHelp(program));
+  if (!command) throw unknownCommand(program, first);
   return parseCommand(program, command, rest, env);
+}
+
+function unknownCommand(program: ProgramSpec, name: string): UsageError {
+  return new UsageError(`unknown command '${name}' (commands: ${program.commands.map((c) => c.name).join(', ')})`, programHelp(program));
 }
 
 function parseCommand(program: ProgramSpec, command: CommandSpec, argv: readonly string[], env: NodeJS.ProcessEnv): ParsedCommandLine {

@@ -73,9 +73,15 @@ export class Ring0 {
       const program = (answer: { markPath: string; workspacePath: string }) =>
         ring1.setProgram(ring1Program(this.config, { markPath: answer.markPath, workspacePath: answer.workspacePath, env }));
       let programmed = false;
+      let programFailed: unknown;
       const preparing = daemon.prepareForUserNSWhenReady(this.config.connectTimeoutMs, (answer) => {
-        program(answer);
-        programmed = true;
+        // a failure waits for the call's status: the daemon holds state then, Teardown follows
+        try {
+          program(answer);
+          programmed = true;
+        } catch (err) {
+          programFailed = err;
+        }
       });
       preparing.catch(() => undefined); // awaited below
       const mapping = Promise.all(
@@ -92,6 +98,7 @@ export class Ring0 {
       const prepared = await preparing;
       this.daemonHoldsState = true;
       this.mark('prepared');
+      if (programFailed !== undefined) throw programFailed;
       // at 'mapped' the release only sends it
       if (!programmed) program(prepared);
       await mapping;

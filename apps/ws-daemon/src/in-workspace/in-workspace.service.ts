@@ -144,7 +144,11 @@ export class InWorkspaceService implements OnApplicationShutdown {
         // through the mark, whose slaves are in every namespace that copied the node's mounts
         // while the workspace ran (another ring1 on one machine, a service's private /tmp) and
         // would keep the workspace's root mounted there after its Teardown
-        await deliverTree(tree, { pid: hostPid, target: path }, layout.propagationDir);
+        // the start's own /proc (ring0 asks before ring2 runs anything) from a thread: no process
+        // of the workspace exists yet that could have made the way there block (a FUSE mount);
+        // everything asked later, through the seccomp handler, from a stage that can be killed
+        const startsOwn = kind === 'proc' && ws.procMounts.length === 0;
+        await deliverTree(tree, { pid: hostPid, target: path }, layout.propagationDir, { fromThread: startsOwn });
       } catch (err) {
         throw WsError.wrap(`mounting ${kind} at ${path} for pid ${pid}`, err, WsErrorCode.FailedPrecondition);
       } finally {

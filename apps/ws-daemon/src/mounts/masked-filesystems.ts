@@ -59,19 +59,23 @@ export function createMaskedProc(pid: number): number {
 
 /**
  * A masked, read-only sysfs of the net namespace of host pid `pid`. sysfs takes the net namespace
- * of the task that creates it, so a stage joins that namespace, mounts it on a scratch folder on
- * the node and hands a clone back.
+ * of the task that creates it, so a thread of the daemon joins that namespace (only it: every
+ * path is the daemon's own), mounts it on a scratch folder on the node and hands a clone back.
  */
 export async function createMaskedSysfs(pid: number, scratchDir: string): Promise<number> {
   const scratch = join(scratchDir, `sysfs-${randomUUID()}`);
   mkdirSync(scratch, { recursive: true, mode: 0o700 });
   let tree: number;
   try {
-    const { trees } = await runInNamespaces({ pid, namespaces: ['net'], enterRoot: false }, [
-      { op: 'mountFs', fstype: 'sysfs', target: scratch, attr: ['nosuid', 'nodev', 'noexec'] },
-      { op: 'openTree', path: scratch, recursive: true },
-      { op: 'umount', path: scratch, detach: true },
-    ]);
+    const { trees } = await runInNamespaces(
+      { pid, namespaces: ['net'], enterRoot: false },
+      [
+        { op: 'mountFs', fstype: 'sysfs', target: scratch, attr: ['nosuid', 'nodev', 'noexec'] },
+        { op: 'openTree', path: scratch, recursive: true },
+        { op: 'umount', path: scratch, detach: true },
+      ],
+      { fromThread: true },
+    );
     tree = trees[0]!;
   } finally {
     rmdirSync(scratch);

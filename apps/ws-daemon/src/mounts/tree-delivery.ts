@@ -22,8 +22,11 @@ const PROPAGATION_POINT = /\/propagation\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0
  * 4. P leaves its peer group (private) and is unmounted on the node: it would pin the pid
  *    namespace, and without the peer group nothing of the unmount propagates to the workspace.
  *    Its folder is kept (see below) and removed at Teardown.
+ *
+ * `fromThread`: step 2 from a thread of the daemon (runInNamespaces), for a target that no
+ * process of the workspace can have made (a FUSE mount on the way would block that thread).
  */
-export async function deliverTree(tree: number, to: { pid: number; target: string }, propagationDir: string): Promise<void> {
+export async function deliverTree(tree: number, to: { pid: number; target: string }, propagationDir: string, opts: { fromThread?: boolean } = {}): Promise<void> {
   const point = join(propagationDir, randomUUID());
   mkdirSync(point, { recursive: true, mode: 0o700 });
   let pointFd = -1;
@@ -34,10 +37,14 @@ export async function deliverTree(tree: number, to: { pid: number; target: strin
     setMountAttr(pointFd, { propagation: 'shared' });
     const clone = cloneTree(point);
     try {
-      await runInNamespaces({ pid: to.pid, namespaces: ['mount'] }, [
-        { op: 'attachTree', treeFd: clone, target: to.target },
-        { op: 'setattr', path: to.target, propagation: 'slave' },
-      ]);
+      await runInNamespaces(
+        { pid: to.pid, namespaces: ['mount'] },
+        [
+          { op: 'attachTree', treeFd: clone, target: to.target },
+          { op: 'setattr', path: to.target, propagation: 'slave' },
+        ],
+        { fromThread: opts.fromThread ?? false },
+      );
     } finally {
       closeFd(clone);
     }

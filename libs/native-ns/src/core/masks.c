@@ -43,10 +43,10 @@ int ns_apply_masks(int tree, const char *const *paths, const int *kinds, int n, 
     }
     close(probe);
     int cover = cover_for(tree, paths[i], kinds[i], err);
-    if (cover < 0) return -1;
+    if (cover < 0) return ns_context(err, "masking %s", paths[i]);
     int rc = ns_attach_tree(cover, tree, paths[i], 0, err);
     close(cover);
-    if (rc < 0) return -1;
+    if (rc < 0) return ns_context(err, "masking %s", paths[i]);
     applied[i] = 1;
   }
   return 0;

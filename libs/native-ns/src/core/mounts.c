@@ -164,8 +164,9 @@ int ns_mount(const struct ns_mount_spec *spec, struct ns_error *err) {
     }
       break;
     case NS_MOUNT_FD:
-      tree = dup(spec->source_fd);
-      if (tree < 0) ns_fail(err, errno, "dup", spec->target);
+      /* close-on-exec: a thread of the addon may do this while another spawns a stage */
+      tree = fcntl(spec->source_fd, F_DUPFD_CLOEXEC, 3);
+      if (tree < 0) ns_fail(err, errno, "fcntl", spec->target);
       else if (ns_setattr_fd(tree, spec->attr, 0, NS_PROP_NONE, -1, 1, err) < 0) goto fail;
       break;
     default:

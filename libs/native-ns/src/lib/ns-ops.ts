@@ -10,12 +10,14 @@ import { PropagationCode, UmountFlag } from './wire-constants';
 
 /**
  * Running a closed list of mount operations inside another process's namespaces (and root).
- * The mount, net, uts and ipc namespaces are joined by a thread of this process made for the
- * call (src/core/nsjoin.c: it unshares its fs_struct, joins through a pidfd, works, exits);
- * others (a user namespace) by a stage process that joins, works and exits. Node's own threads
- * never call setns. The list is closed on purpose: each operation is one a privileged daemon
- * needs to serve a workspace, with the target path always resolved inside the target's root
- * (RESOLVE_IN_ROOT).
+ * A stage process joins them, works and exits (killed when it takes longer than timeoutMs). With
+ * `fromThread`, a thread of this process made for the call does it instead (src/core/nsjoin.c:
+ * it unshares its fs_struct, joins the mount, net, uts or ipc namespaces through a pidfd, works,
+ * exits): no process to start, but a thread cannot be stopped, so only for paths no process of
+ * the target can have made (a FUSE mount it serves would block the thread for as long as it
+ * likes). Node's own threads never call setns. The list is closed on purpose: each operation is
+ * one a privileged daemon needs to serve a workspace, with the target path always resolved
+ * inside the target's root (RESOLVE_IN_ROOT).
  */
 export type NsOperation =
   /** move a detached tree (an fd of this process) onto target */
@@ -49,12 +51,14 @@ const JOINABLE: readonly Namespace[] = ['mount', 'net', 'uts', 'ipc'];
 const JoinKind = { attachTree: 1, openTree: 2, umount: 3, mkdir: 4, setattr: 5, mountFs: 6 } as const;
 
 /**
- * Runs the operations in order in the target's namespaces; the first failure rejects (with the
- * operation's number) and the trees opened before it are closed. `timeoutMs` bounds a stage
- * (which is killed then); a joining thread runs on libuv's pool and cannot be stopped, which is
- * why only these quick mount syscalls run there.
+ * Runs the operations in order in the target's namespaces; the first failure rejects and the
+ * trees opened before it are closed. `timeoutMs` (default 10 s) bounds a stage; `fromThread`:
+ * see the top of this file (the namespaces must all be joinable by a thread).
  */
-export async function runInNamespaces(target: NsTarget, operations: NsOperation[], opts: { timeoutMs?: number } = {}): Promise<NsOpsResult> {
+export async function runInNamespaces(target: NsTarget, operations: NsOperation[], opts: { timeoutMs?: number; fromThread?: boolean } = {}): Promise<NsOpsResult> {
+  if (opts.fromThread && !(target.namespaces.length > 0 && target.namespaces.every((ns) => JOINABLE.includes(ns)))) {
+    throw new TypeError(`runInNamespaces: a thread can join only ${JOINABLE.join(', ')} namespaces, not ${target.namespaces.join(', ')}`);
+  }
   const pidfd = pidfdOpen(target.pid);
   let rootFd = -1;
   try {
@@ -63,9 +67,7 @@ export async function runInNamespaces(target: NsTarget, operations: NsOperation[
       // the pid could have been recycled between pidfd_open and the open above: the pidfd says
       pidfdSendSignal(pidfd, 0);
     }
-    if (target.namespaces.length > 0 && target.namespaces.every((ns) => JOINABLE.includes(ns))) {
-      return await runJoined(pidfd, target, rootFd, operations);
-    }
+    if (opts.fromThread) return await runJoined(pidfd, target, rootFd, operations);
     const steps: StageStep[] = [{ op: 'setns', fd: pidfd, namespaces: target.namespaces }];
     if (rootFd >= 0) steps.push({ op: 'enterRoot', fd: rootFd });
     const treeTags: string[] = [];
@@ -126,8 +128,11 @@ async function runJoined(pidfd: number, target: NsTarget, rootFd: number, operat
     fds = await native().runJoined(pidfd, cloneFlags(target.namespaces), rootFd, ops);
   } catch (err) {
     const step = (err as { step?: number }).step;
-    if (step !== undefined && step >= 0 && err instanceof Error) {
-      err.message += ` (operation ${step + 1} of ${operations.length}, ${operations[step]!.op}, in the namespaces of pid ${target.pid})`;
+    if (err instanceof Error) {
+      err.message +=
+        step !== undefined && step >= 0
+          ? ` (operation ${step + 1} of ${operations.length}, ${operations[step]!.op}, in the namespaces of pid ${target.pid})`
+          : ` (joining the ${target.namespaces.join(', ')} namespaces of pid ${target.pid})`;
     }
     throw err;
   }

@@ -333,7 +333,9 @@ export function encodeStage(options: NestedStageOptions): EncodedStage {
     if (end.exec.argv.length === 0) throw new TypeError('exec: argv is empty');
     put(Op.ARGV, end.exec.argv);
     const env: string[] = [];
-    for (const name in end.exec.env) env.push(`${name}=${end.exec.env[name]}`);
+    const vars = end.exec.env ?? {};
+    const names = Object.keys(vars);
+    for (let i = 0; i < names.length; i++) env.push(`${names[i]}=${vars[names[i]!]}`);
     put(Op.ENV, env);
     if (end.exec.cwd) put(Op.CWD, [end.exec.cwd]);
     put(Op.EXEC);

@@ -162,14 +162,18 @@ function earlyMessageWatch(onMessage: (message: Buffer) => void, cancel: (err: E
   let done = false;
   return (received) => {
     if (done) return;
-    const data = received.length === 1 ? received[0]! : concat(received);
-    if (data.length < PREFIX) return;
-    const length = u32(data, 1);
-    if (data[0] !== 0 || length > MAX_RESPONSE_MESSAGE) {
+    // joined only once the message can be whole: a large reply comes in many frames
+    let size = 0;
+    for (let i = 0; i < received.length; i++) size += received[i]!.length;
+    if (size < PREFIX) return;
+    const head = received[0]!.length >= PREFIX ? received[0]! : concat(received);
+    const length = u32(head, 1);
+    if (head[0] !== 0 || length > MAX_RESPONSE_MESSAGE) {
       done = true;
       return;
     }
-    if (data.length < PREFIX + length) return;
+    if (size < PREFIX + length) return;
+    const data = received.length === 1 ? received[0]! : concat(received);
     done = true;
     try {
       onMessage(data.subarray(PREFIX, PREFIX + length));
