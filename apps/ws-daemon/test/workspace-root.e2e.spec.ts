@@ -129,6 +129,25 @@ describe('a workspace on its own root', () => {
     // nothing is mounted there any more: a second UmountProc says so
   });
 
+  it('the start\'s own /proc stays the only one delivered from a daemon thread: unmounting it does not make the next ask look like ring0\'s', async () => {
+    // a thread blocked on a FUSE mount of the workspace could never be stopped: only ring0's ask
+    // at the start (ring0ProcAsked unset) goes through a thread, whatever a workspace process asks
+    // later through a stage that can be killed; the mark stays until Teardown
+    const { id } = await newWorkspace();
+    const { ring2 } = await startRings(r0, 'mkdir -p /tmp/again; echo ready; for i in $(seq 1500); do test -e /workspace/done && break; sleep 0.02; done; test -e /tmp/again/self/status && echo again=mounted');
+    await r0.go('go', 1);
+    await outputContains(r0, 'ready');
+    expect(harness.registry.get(id).ring0ProcAsked).toBe(true);
+    expect(await r0.rpc('umountProc', { target: '/proc', pid: ring2 })).toEqual({ ok: {} });
+    expect(harness.registry.get(id)).toMatchObject({ procMounts: [], ring0ProcAsked: true });
+    expect(await r0.rpc('mountProc', { target: '/tmp/again', pid: ring2 })).toEqual({ ok: {} });
+    writeFileSync(join(harness.registry.layout(id).content, 'done'), '');
+    expect(await r0.exited()).toEqual({ code: 0, signal: null });
+    expect(await r0.outputUntil('again=mounted')).toContain('again=mounted');
+    expect(await r0.rpc('teardown', {})).toEqual({ ok: { success: true } });
+    expect(harness.registry.get(id).ring0ProcAsked).toBeUndefined();
+  });
+
   it('a folder of the root that the rings covered with a private bind: proc arrives on the bind, masked and locked, and nothing stays hidden below it', async () => {
     const { id } = await newWorkspace();
     const { ring2 } = await startRings(

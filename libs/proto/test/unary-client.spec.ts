@@ -132,9 +132,12 @@ describe('UnaryClient early replies (onEarlyReply)', () => {
       const framed = Buffer.alloc(5 + message.length);
       framed.writeUInt32BE(message.length, 1);
       message.copy(framed, 5);
-      // in two DATA frames: the message is whole only with the second
-      stream.write(framed.subarray(0, 7));
-      setImmediate(() => stream.write(framed.subarray(7)));
+      // in three DATA frames, the first shorter than the length prefix: whole only with the last
+      stream.write(framed.subarray(0, 2));
+      setImmediate(() => {
+        stream.write(framed.subarray(2, 7));
+        setImmediate(() => stream.write(framed.subarray(7)));
+      });
     });
     await new Promise<void>((r) => server.listen(join(dir, 'grpc.sock'), r));
   });

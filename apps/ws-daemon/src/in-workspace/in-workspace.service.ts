@@ -136,6 +136,10 @@ export class InWorkspaceService implements OnApplicationShutdown {
         const inside = identify(hostPid);
         if (inside) this.insides.set(ws.id, inside);
       }
+      // the start's own /proc: ring0 asks first, before ring2 runs anything (recorded before the
+      // work, whatever its outcome: a second ask is never ring0's)
+      const startsOwn = kind === 'proc' && !ws.ring0ProcAsked;
+      if (startsOwn) this.registry.update(ws.id, (w) => (w.ring0ProcAsked = true), { journal: true });
       // the propagation folder (0700) is made where it is needed: deliverTree, createMaskedSysfs
       const layout = this.registry.layout(ws.id);
       const tree = kind === 'proc' ? createMaskedProc(hostPid) : await createMaskedSysfs(hostPid, layout.propagationDir);
@@ -144,10 +148,9 @@ export class InWorkspaceService implements OnApplicationShutdown {
         // through the mark, whose slaves are in every namespace that copied the node's mounts
         // while the workspace ran (another ring1 on one machine, a service's private /tmp) and
         // would keep the workspace's root mounted there after its Teardown
-        // the start's own /proc (ring0 asks before ring2 runs anything) from a thread: no process
-        // of the workspace exists yet that could have made the way there block (a FUSE mount);
-        // everything asked later, through the seccomp handler, from a stage that can be killed
-        const startsOwn = kind === 'proc' && ws.procMounts.length === 0;
+        // the start's own /proc from a thread: no process of the workspace exists yet that could
+        // have made the way there block (a FUSE mount); everything asked later, through the
+        // seccomp handler, from a stage that can be killed
         await deliverTree(tree, { pid: hostPid, target: path }, layout.propagationDir, { fromThread: startsOwn });
       } catch (err) {
         throw WsError.wrap(`mounting ${kind} at ${path} for pid ${pid}`, err, WsErrorCode.FailedPrecondition);
@@ -220,6 +223,7 @@ export class InWorkspaceService implements OnApplicationShutdown {
       w.prepared = false;
       w.idMapWritten = { uid: false, gid: false };
       w.procMounts = [];
+      delete w.ring0ProcAsked;
       delete w.ring0;
       if (w.state === 'running') w.state = 'ready';
     });

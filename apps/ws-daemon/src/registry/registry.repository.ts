@@ -8,7 +8,7 @@ import type { WorkspaceRecord } from './workspace';
 type DurableRecord = Omit<WorkspaceRecord, RuntimeField>;
 
 /** What only means something while this boot lasts: processes, mounts, once-per-start calls. */
-const RUNTIME_FIELDS = ['ring0', 'prepared', 'tornDown', 'idMapWritten', 'procMounts'] as const;
+const RUNTIME_FIELDS = ['ring0', 'prepared', 'tornDown', 'idMapWritten', 'procMounts', 'ring0ProcAsked'] as const;
 type RuntimeField = (typeof RUNTIME_FIELDS)[number];
 type RuntimeState = Pick<WorkspaceRecord, RuntimeField> & { running: boolean };
 
@@ -226,6 +226,7 @@ function runtimePart(w: WorkspaceRecord): RuntimeState {
     tornDown: w.tornDown,
     idMapWritten: w.idMapWritten,
     procMounts: w.procMounts,
+    ...(w.ring0ProcAsked ? { ring0ProcAsked: true } : {}),
     running: w.state === 'running',
   };
 }
@@ -239,6 +240,7 @@ function merge(d: DurableRecord, r: RuntimeState | undefined): WorkspaceRecord {
     idMapWritten: r?.idMapWritten ?? { uid: false, gid: false },
     procMounts: r?.procMounts ?? [],
     ...(r?.ring0 ? { ring0: r.ring0 } : {}),
+    ...(r?.ring0ProcAsked ? { ring0ProcAsked: true } : {}),
   };
   if (r?.running && record.state === 'ready') record.state = 'running';
   return record;

@@ -25,6 +25,12 @@ export interface WorkspaceRecord {
   idMapWritten: { uid: boolean; gid: boolean };
   /** proc/sysfs mounts delivered into the workspace, for UmountProc/UmountSysfs and Teardown */
   procMounts: { kind: 'proc' | 'sysfs'; target: string; pid: number }[];
+  /**
+   * ring0 asked for the start's /proc (the first MountProc of a start, before ring2 runs
+   * anything): every later MountProc is a workspace process's, forwarded by the seccomp
+   * handler. Cleared only by Teardown (not by an unmount of that /proc).
+   */
+  ring0ProcAsked?: boolean;
   /** the content initialization (InitWorkspace / WaitForInit) */
   init?: InitOutcome;
   /** "object@bucket" of the last committed backup */

@@ -132,7 +132,7 @@ async function runJoined(pidfd: number, target: NsTarget, rootFd: number, operat
       err.message +=
         step !== undefined && step >= 0
           ? ` (operation ${step + 1} of ${operations.length}, ${operations[step]!.op}, in the namespaces of pid ${target.pid})`
-          : ` (joining the ${target.namespaces.join(', ')} namespaces of pid ${target.pid})`;
+          : ` (before the first operation, joining the ${target.namespaces.join(', ')} namespaces of pid ${target.pid})`;
     }
     throw err;
   }

@@ -166,7 +166,8 @@ function earlyMessageWatch(onMessage: (message: Buffer) => void, cancel: (err: E
     let size = 0;
     for (let i = 0; i < received.length; i++) size += received[i]!.length;
     if (size < PREFIX) return;
-    const head = received[0]!.length >= PREFIX ? received[0]! : concat(received);
+    // the prefix: from the first chunk, or its first octets gathered over the chunks
+    const head = received[0]!.length >= PREFIX ? received[0]! : prefixOf(received);
     const length = u32(head, 1);
     if (head[0] !== 0 || length > MAX_RESPONSE_MESSAGE) {
       done = true;
@@ -181,6 +182,16 @@ function earlyMessageWatch(onMessage: (message: Buffer) => void, cancel: (err: E
       cancel(err instanceof Error ? err : new Error(String(err)));
     }
   };
+}
+
+function prefixOf(received: readonly Buffer[]): Uint8Array {
+  const head = new Uint8Array(PREFIX);
+  for (let i = 0, n = 0; i < received.length && n < PREFIX; i++) {
+    const part = received[i]!.subarray(0, PREFIX - n);
+    head.set(part, n);
+    n += part.length;
+  }
+  return head;
 }
 
 /** The reply's message, or the ServiceError its status says. */
