@@ -13,7 +13,7 @@ const build = spawnSync(join(root, 'node_modules/.bin/nx'), ['run-many', '-t', '
 if (build.status !== 0) process.exit(build.status ?? 1);
 const only = process.argv[2];
 let failed = 0;
-for (const file of readdirSync(here).filter((f) => f.endsWith('.mjs') && !['run.mjs', 'bench-util.mjs', 'content-bench-support.mjs'].includes(f)).sort()) {
+for (const file of readdirSync(here).filter((f) => f.endsWith('.mjs') && !['run.mjs', 'bench-util.mjs', 'content-bench-support.mjs', 'workspacekit-bench-support.mjs'].includes(f)).sort()) {
   if (only && !file.includes(only)) continue;
   console.log(`\n=== ${file}`);
   const r = spawnSync(process.execPath, [join(here, file)], { cwd: root, stdio: 'inherit' });

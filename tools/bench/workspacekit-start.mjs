@@ -4,56 +4,27 @@
 // bundle, timed in one run. Also the rings' own time (ring0's entry to the command's exec, Node's
 // boot excluded) as a ratio to bwrap's whole run (budget: within 3x), and the resident memory
 // (PSS) of the workspace's runtime processes while the command runs (budget: under 60 MB).
-import { spawn, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+// To compare two builds of ring0 or the daemon, see workspacekit-ab.mjs.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { available, median, runCommand, table, timeRuns } from './bench-util.mjs';
+import { BUILT_DAEMON, BUILT_KIT, withBenchNode } from './workspacekit-bench-support.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const DAEMON = join(root, 'dist/apps/ws-daemon/main.js');
-const KIT = join(root, 'dist/apps/workspacekit/main.js');
-for (const f of [DAEMON, KIT]) if (!existsSync(f)) throw new Error(`${f} missing: run npm run build`);
+const KIT = BUILT_KIT;
+if (!existsSync(KIT)) throw new Error(`${KIT} missing: run npm run build`);
 const runs = Number(process.env.BENCH_RUNS ?? 15);
 
-// a node with one workspace, reused run after run (each ring0 prepares and tears it down)
-const state = mkdtempSync(join(tmpdir(), 'wsrun-bench-node-'));
-chmodSync(state, 0o755);
-const ws = { id: 'bench', owner: 'bench', state: 'ready', createdAt: new Date().toISOString(), idMapping: [{ containerId: 0, hostId: 33333, size: 1 }, { containerId: 1, hostId: 100000, size: 65536 }], prepared: false, tornDown: false, idMapWritten: { uid: false, gid: false }, procMounts: [] };
-writeFileSync(join(state, 'registry.json'), JSON.stringify({ version: 1, workspaces: [ws] }));
-const content = join(state, 'workspaces/bench/content');
-mkdirSync(content, { recursive: true });
-chownSync(content, 33333, 33333);
-const socket = join(state, 'workspaces/bench/daemon/daemon.sock');
-const daemon = spawn(process.execPath, [DAEMON, '--state-dir', state, '--log-level', 'error', '--id-map-rate-limit', '100000'], { stdio: 'ignore' });
-while (!existsSync(socket)) await new Promise((r) => setTimeout(r, 20));
-
-const runtime = join(tmpdir(), 'wsrun-bench-kit');
-const timingsFile = join(tmpdir(), `wsrun-bench-timings-${process.pid}.json`);
-// everything below runs with the daemon up: it goes (with its mounts) also when a run fails
-try {
-  writeFileSync(timingsFile, '');
-  chmodSync(timingsFile, 0o666);
+await withBenchNode(BUILT_DAEMON, async ({ ring0: runRing0, runtime, socket }) => {
   const ringTimes = [];
-  const ring0 = (argv) =>
-    spawnSync(process.execPath, [KIT, 'ring0', '--daemon-socket', socket, '--runtime-dir', runtime, '--', ...argv], {
-      uid: 33333,
-      gid: 33333,
-      cwd: '/',
-      env: { PATH: '/usr/bin:/bin', WORKSPACEKIT_TIMINGS: timingsFile, WSRUN_LOG_LEVEL: 'error', ...(process.env.NODE_EXTRA_CA_CERTS ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS } : {}) },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-
   const rows = [];
   rows.push({
     name: 'workspacekit ring0 -- /bin/true (whole process)',
     ms: median(
       await timeRuns(
         () => {
-          const r = ring0(['/bin/true']);
-          if (r.status !== 0) throw new Error(`ring0 failed: ${r.stderr}`);
-          const t = JSON.parse(readFileSync(timingsFile, 'utf8'));
+          const t = runRing0(KIT, ['/bin/true']).timings;
           ringTimes.push(t.ringsMs);
           // BENCH_MARKS=1: each run's steps (ms since ring0's entry), to see where the time goes
           if (process.env.BENCH_MARKS) console.log(JSON.stringify(t.marks));
@@ -95,11 +66,4 @@ try {
   const runtimeKb = pss(sleeper.pid) + (ring1 ? pss(ring1) : 0);
   console.log(`\nresident memory (PSS) of the runtime while "sleep 3" runs: ring0 ${(pss(sleeper.pid) / 1024).toFixed(1)} MB + ring1 ${ring1 ? (pss(ring1) / 1024).toFixed(2) : '?'} MB = ${(runtimeKb / 1024).toFixed(1)} MB (budget 60 MB)`);
   await new Promise((r) => sleeper.once('exit', r));
-} finally {
-  daemon.kill('SIGTERM');
-  await new Promise((r) => daemon.once('exit', r));
-  spawnSync('sh', ['-c', `grep -o ' ${state}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`]);
-  rmSync(state, { recursive: true, force: true });
-  rmSync(runtime, { recursive: true, force: true });
-  rmSync(timingsFile, { force: true });
-}
+});
