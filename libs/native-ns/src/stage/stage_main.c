@@ -398,7 +398,16 @@ static char *own_argv0;
  * stdio an exec would keep is closed, the state is reset, and it is made dumpable as an exec
  * would. The parent is single-threaded and in no libc call: its locks are free. glibc's
  * cached thread id stays the parent's: nothing here calls raise() or pthread_*. */
-static void __attribute__((noreturn)) become_nested_stage(int channel, const char *name_in_arena, int pdeathsig) {
+static void __attribute__((noreturn)) become_nested_stage(int channel, const char *name_in_arena, int pdeathsig, int parent) {
+  /* the parent-death signal first, then whether the parent is still there: had it died since
+   * the clone, no signal would ever come, and a command run later would outlive the workspace's
+   * ring1. getppid() cannot tell (0 in a new pid namespace); the parent's pidfd can. */
+  if (pdeathsig > 0) prctl(PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0);
+  if (parent >= 0) {
+    struct pollfd gone = {.fd = parent, .events = POLLIN};
+    if (poll(&gone, 1, 0) == 1) _exit(STAGE_EXIT_ABORTED);
+    close(parent);
+  }
   char name[64];
   snprintf(name, sizeof(name), "%s", name_in_arena);
   int exe = S.exe;
@@ -439,6 +448,9 @@ static int step_spawn(int index, struct wire_cursor *b, struct ns_error *err) {
   int pdeathsig = (int)get_int(b);
   const char *name = get_str(b);
   if (S.child > 0) fail_protocol("only one nested stage per stage");
+  /* for the child to see whether we died before its parent-death signal was set */
+  int self = sys_pidfd_open(getpid(), 0);
+  if (self < 0) return ns_fail(err, errno, "pidfd_open", name);
   int pidfd = -1;
   struct clone_args args;
   memset(&args, 0, sizeof(args));
@@ -446,8 +458,10 @@ static int step_spawn(int index, struct wire_cursor *b, struct ns_error *err) {
   args.pidfd = (uint64_t)(uintptr_t)&pidfd;
   args.exit_signal = SIGCHLD;
   long pid = sys_clone3(&args);
-  if (pid < 0) return ns_fail(err, errno, "clone3", name);
-  if (pid == 0) become_nested_stage(channel, name, pdeathsig);
+  if (pid == 0) become_nested_stage(channel, name, pdeathsig, self);
+  int clone_errno = errno;
+  close(self);
+  if (pid < 0) return ns_fail(err, clone_errno, "clone3", name);
   /* our copy of the child's channel must go, or Node never sees it close at the child's exec */
   close(channel);
   S.refs[channel_ref] = -1;
