@@ -27,7 +27,8 @@ class Channel : public Napi::ObjectWrap<Channel> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Channel",
                        {InstanceMethod("send", &Channel::Send), InstanceMethod("close", &Channel::Close),
-                        InstanceMethod("ref", &Channel::RefPoll), InstanceMethod("unref", &Channel::UnrefPoll)});
+                        InstanceMethod("onWritable", &Channel::OnWritableOnce), InstanceMethod("ref", &Channel::RefPoll),
+                        InstanceMethod("unref", &Channel::UnrefPoll)});
   }
 
   // new Channel(fd, onMessage(data: Buffer | null, fds: number[], error?: Error)). Takes ownership
@@ -48,7 +49,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
       throw MakeErrno(env, EINVAL, "uv_poll_init");
     }
     poll_->data = this;
-    uv_poll_start(poll_, UV_READABLE | UV_DISCONNECT, OnReadable);
+    uv_poll_start(poll_, events_, OnEvents);
     Ref();  // the JS object stays alive while the poll is active
     env_ = env;
   }
@@ -56,16 +57,15 @@ class Channel : public Napi::ObjectWrap<Channel> {
   ~Channel() override { StopPoll(); }
 
  private:
-  static void OnReadable(uv_poll_t *handle, int status, int events) {
+  static void OnEvents(uv_poll_t *handle, int status, int events) {
     auto *self = static_cast<Channel *>(handle->data);
     Napi::HandleScope scope(self->env_);
-    (void)events;
     if (status == UV_EBADF) {
       // libuv's word for POLLERR: an error on the socket, e.g. ECONNRESET when the peer died
       // with a message of ours unread. recvmsg says what it is (a reset reads as EOF); libuv
       // stopped watching, so watch on while the channel is open.
       self->Drain();
-      if (self->poll_ != nullptr) uv_poll_start(self->poll_, UV_READABLE | UV_DISCONNECT, OnReadable);
+      if (self->poll_ != nullptr) uv_poll_start(self->poll_, self->events_, OnEvents);
       return;
     }
     if (status < 0) {
@@ -73,7 +73,31 @@ class Channel : public Napi::ObjectWrap<Channel> {
       self->StopPoll();
       return;
     }
-    self->Drain();
+    if ((events & UV_WRITABLE) && !self->writable_.IsEmpty()) {
+      // once: watching for room again is the caller's call (another onWritable)
+      Napi::Function cb = self->writable_.Value();
+      self->writable_.Reset();
+      self->events_ &= ~UV_WRITABLE;
+      if (self->poll_ != nullptr) uv_poll_start(self->poll_, self->events_, OnEvents);
+      try {
+        cb.Call(self->Value(), {});
+      } catch (const Napi::Error &e) {
+        napi_fatal_exception(self->env_, e.Value());
+      }
+    }
+    if (events & (UV_READABLE | UV_DISCONNECT)) self->Drain();
+  }
+
+  // onWritable(cb): cb once, when the socket takes data again (after send took less than given
+  // or threw EAGAIN); a second call before then replaces the callback.
+  Napi::Value OnWritableOnce(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "onWritable: expected a function");
+    if (poll_ == nullptr) throw MakeErrno(env, EBADF, "poll");
+    writable_ = Napi::Persistent(info[0].As<Napi::Function>());
+    events_ |= UV_WRITABLE;
+    uv_poll_start(poll_, events_, OnEvents);
+    return env.Undefined();
   }
 
   // Reads every queued message; stops polling at EOF.
@@ -118,6 +142,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
   }
 
   void StopPoll() {
+    writable_.Reset();
     if (poll_ != nullptr) {
       uv_poll_stop(poll_);
       uv_close(reinterpret_cast<uv_handle_t *>(poll_), [](uv_handle_t *h) { delete reinterpret_cast<uv_poll_t *>(h); });
@@ -165,6 +190,8 @@ class Channel : public Napi::ObjectWrap<Channel> {
 
   int fd_ = -1;
   uv_poll_t *poll_ = nullptr;
+  int events_ = UV_READABLE | UV_DISCONNECT;
+  Napi::FunctionReference writable_;
   bool unrefed_ = false;
   Napi::FunctionReference callback_;
   Napi::Env env_ = nullptr;

@@ -69,6 +69,11 @@ export class FdChannel {
     return this.channel.send(data, fds);
   }
 
+  /** `callback` once, when the socket takes data again (after send took less, or EAGAIN). */
+  onWritable(callback: () => void): void {
+    this.channel.onWritable(callback);
+  }
+
   close(): void {
     this.channel.close();
   }

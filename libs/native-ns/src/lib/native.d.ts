@@ -3,6 +3,8 @@
 
 export interface NativeChannel {
   send(data: Buffer, fds?: number[]): number;
+  /** once, when the socket takes data again; a second call before then replaces the first */
+  onWritable(callback: () => void): void;
   close(): void;
   ref(): void;
   unref(): void;

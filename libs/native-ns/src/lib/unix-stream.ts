@@ -1,22 +1,17 @@
 import { closeFd, connectUnix, FdChannel } from './fd-passing';
 
-/** While the kernel takes no more: first retry after this long, doubling up to the maximum. */
-const RETRY_FIRST_MS = 1;
-const RETRY_MAX_MS = 50;
-
 /**
  * A connected SOCK_STREAM unix socket watched by the event loop, without Node's `net`: the
  * connect is one non-blocking syscall (done at once, or ENOENT / ECONNREFUSED / EAGAIN for a
  * full backlog, thrown with the path), every write goes straight to sendmsg. It exists for
  * ring0's start-up path, where `net`'s cold first connect and write cost ~2 ms of the main
  * thread. A write the kernel cannot take whole (a full socket buffer: rare for small requests)
- * keeps its rest queued, in order, and retries on a short timer.
+ * keeps its rest queued, in order, until the event loop says the socket takes data again.
  */
 export class UnixStream {
   private readonly channel: FdChannel;
   private queued: Buffer[] = [];
-  private retry: NodeJS.Timeout | undefined;
-  private retryMs = RETRY_FIRST_MS;
+  private waiting = false;
   private ending = false;
   private closed = false;
   private readonly dataListeners: ((chunk: Buffer) => void)[] = [];
@@ -77,13 +72,15 @@ export class UnixStream {
     }
     if (sent < data.length) {
       this.queued.unshift(data.subarray(sent));
-      this.retry ??= setTimeout(() => this.flush(), this.retryMs);
-    } else this.retryMs = RETRY_FIRST_MS;
+      if (!this.waiting) {
+        this.waiting = true;
+        this.channel.onWritable(() => this.flush());
+      }
+    }
   }
 
   private flush(): void {
-    this.retry = undefined;
-    this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+    this.waiting = false;
     const pending = this.queued;
     this.queued = [];
     for (let i = 0; i < pending.length && !this.closed; i++) {
@@ -96,7 +93,6 @@ export class UnixStream {
   private finish(err?: Error): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.retry) clearTimeout(this.retry);
     this.queued = [];
     this.channel.close();
     for (const l of this.closeListeners.splice(0)) l(err);
