@@ -18,7 +18,7 @@ export const BUILT_KIT = join(workspaceRoot, 'dist/apps/workspacekit/main.js');
  * `kit` as uid 33333 and returns { status, stderr, timings } (timings: ringsMs and the marks).
  */
 export async function withBenchNode(daemon, body) {
-  for (const f of [daemon]) if (!existsSync(f)) throw new Error(`${f} missing: run npm run build`);
+  if (!existsSync(daemon)) throw new Error(`${daemon} missing: run npm run build`);
   const state = mkdtempSync(join(tmpdir(), 'wsrun-bench-node-'));
   chmodSync(state, 0o755);
   const ws = { id: 'bench', owner: 'bench', state: 'ready', createdAt: new Date().toISOString(), idMapping: [{ containerId: 0, hostId: 33333, size: 1 }, { containerId: 1, hostId: 100000, size: 65536 }] };

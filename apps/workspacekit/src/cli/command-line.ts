@@ -144,13 +144,13 @@ export async function runProgram(program: ProgramSpec, argv: readonly string[] =
 
 // --- help ---
 
-function usageOf(program: ProgramSpec, command: CommandSpec): string {
+function usageOf(command: CommandSpec): string {
   const words = command.words.required ? `<${command.words.name}...>` : `[${command.words.name}...]`;
   return `${command.name} [options] ${words}`;
 }
 
 function programHelp(program: ProgramSpec): string {
-  const commands: [string, string][] = program.commands.map((c) => [usageOf(program, c), c.description]);
+  const commands: [string, string][] = program.commands.map((c) => [usageOf(c), c.description]);
   commands.push(['help [command]', 'display help for command']);
   return [`Usage: ${program.name} [options] [command]`, '', wrap(program.description, WIDTH), '', 'Options:', table([['-h, --help', 'display help for command']], commands), '', 'Commands:', table(commands, [['-h, --help', '']]), ''].join('\n');
 }
@@ -159,7 +159,7 @@ function commandHelp(program: ProgramSpec, command: CommandSpec): string {
   const options: [string, string][] = command.options.map((o) => [`--${o.name} ${o.value}`, o.description + optionNotes(o)]);
   options.push(['-h, --help', 'display help for command']);
   const words: [string, string][] = [[command.words.name, command.words.description]];
-  const lines = [`Usage: ${program.name} ${usageOf(program, command)}`, '', wrap(command.description, WIDTH), '', 'Arguments:', table(words, options), '', 'Options:', table(options, words)];
+  const lines = [`Usage: ${program.name} ${usageOf(command)}`, '', wrap(command.description, WIDTH), '', 'Arguments:', table(words, options), '', 'Options:', table(options, words)];
   if (command.helpAfter) lines.push('', command.helpAfter);
   return lines.join('\n') + '\n';
 }

@@ -151,9 +151,9 @@ function joinOp(o: NsOperation): NativeJoinOp {
     case 'mkdir':
       return { kind: JoinKind.mkdir, path: o.path, mode: o.mode ?? 0o755 };
     case 'setattr':
-      return { kind: JoinKind.setattr, path: o.path, attrSet: attrMask(o.set as MountAttr[] | undefined), attrClr: attrMask(o.clear as MountAttr[] | undefined), propagation: propagation(o.propagation), recursive: o.recursive ? 1 : 0 };
+      return { kind: JoinKind.setattr, path: o.path, attrSet: attrMask(o.set), attrClr: attrMask(o.clear), propagation: propagation(o.propagation), recursive: o.recursive ? 1 : 0 };
     case 'mountFs':
-      return { kind: JoinKind.mountFs, path: o.target, fstype: o.fstype, options: o.options ?? '', attrSet: attrMask(o.attr as MountAttr[] | undefined), create: o.create ? 1 : 0 };
+      return { kind: JoinKind.mountFs, path: o.target, fstype: o.fstype, options: o.options ?? '', attrSet: attrMask(o.attr), create: o.create ? 1 : 0 };
     default:
       throw new TypeError(`unknown namespace operation ${(o as { op: string }).op}`);
   }
